@@ -1,0 +1,300 @@
+"""Load every standards file, check it in two passes and resolve references.
+
+Pass one is structural (pydantic models in ``models``); pass two applies the platform's
+own rules (references resolve, keys exist, sensitive elements are masked, files sit where
+their department and name say). Every problem is collected and reported together.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from governance.standards.models import (
+    SENSITIVE_GRADES,
+    CodeTableFile,
+    Column,
+    Dataset,
+    DatasetFile,
+    Department,
+    DepartmentFile,
+    Element,
+    ElementFile,
+    Masking,
+    SharingType,
+)
+from governance.standards.positions import KeyPath, PositionedDocument, YamlSyntaxError, load_positioned
+from governance.standards.problems import Problem, StandardsError
+
+DIVISIONS_FILE = "codes/divisions.csv"
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    id: str
+    name_zh: str
+    standard: str
+    codes: dict[str, str]
+    retired: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ResolvedColumn:
+    """A dataset column with its element's definition and the dataset's overrides applied."""
+
+    column: Column
+    element: Element
+    sharing: SharingType
+    primary_key: bool
+
+    @property
+    def name(self) -> str:
+        return self.column.name
+
+    @property
+    def masking(self) -> Masking:
+        return self.column.masking or self.element.masking
+
+    @property
+    def required(self) -> bool:
+        return self.column.required or self.primary_key
+
+    @property
+    def published(self) -> bool:
+        return self.sharing != "not_shared" and self.masking.rule != "suppress"
+
+    @property
+    def sensitive(self) -> bool:
+        return self.element.sensitivity in SENSITIVE_GRADES
+
+
+@dataclass
+class Catalogue:
+    root: Path
+    departments: dict[str, Department] = field(default_factory=dict)
+    elements: dict[str, Element] = field(default_factory=dict)
+    code_tables: dict[str, CodeTable] = field(default_factory=dict)
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    def dataset(self, key: str) -> Dataset:
+        """Look a dataset up by ``department/dataset`` or by its DAG id."""
+        dataset = self.datasets.get(key.replace("__", "/"))
+        if dataset is None:
+            raise KeyError(f"no dataset {key!r} in {self.root}; known: {', '.join(sorted(self.datasets))}")
+        return dataset
+
+    def columns(self, dataset: Dataset) -> list[ResolvedColumn]:
+        return self._resolved[dataset.key]
+
+    @cached_property
+    def _resolved(self) -> dict[str, list[ResolvedColumn]]:
+        return {
+            key: [
+                ResolvedColumn(
+                    column=column,
+                    element=self.elements[column.element],
+                    sharing=column.sharing or dataset.sharing,
+                    primary_key=column.name in dataset.primary_key,
+                )
+                for column in dataset.columns
+            ]
+            for key, dataset in self.datasets.items()
+        }
+
+
+def load_catalogue(root: Path) -> Catalogue:
+    """Load and check all standards under ``root``; raise StandardsError listing every problem."""
+    catalogue, problems = check_catalogue(root)
+    if problems:
+        raise StandardsError(problems)
+    return catalogue
+
+
+def check_catalogue(root: Path) -> tuple[Catalogue, list[Problem]]:
+    loader = _Loader(root)
+    catalogue = loader.load()
+    loader.problems.extend(_cross_reference_problems(catalogue, loader.origins))
+    return catalogue, loader.problems
+
+
+class _Loader:
+    def __init__(self, root: Path):
+        self.root = root
+        self.problems: list[Problem] = []
+        self.origins: dict[str, tuple[PositionedDocument, KeyPath]] = {}
+
+    def load(self) -> Catalogue:
+        catalogue = Catalogue(root=self.root)
+        if not self.root.is_dir():
+            self._problem(self.root, None, "", "missing-root", f"standards folder {self.root} does not exist")
+            return catalogue
+        for document, parsed in self._parse_all("departments.yaml", DepartmentFile):
+            for index, department in enumerate(parsed.departments):
+                self._add(catalogue.departments, department.key, department, document, ("departments", index))
+        for document, parsed in self._parse_all("elements/*.yaml", ElementFile):
+            for index, element in enumerate(parsed.elements):
+                self._add(catalogue.elements, element.key, element, document, ("elements", index))
+        for document, parsed in self._parse_all("codes/*.yaml", CodeTableFile):
+            table = CodeTable(parsed.id, parsed.name_zh, parsed.standard, parsed.codes)
+            self._add(catalogue.code_tables, table.id, table, document, ("id",))
+        divisions = self._load_divisions()
+        if divisions is not None:
+            catalogue.code_tables[divisions.id] = divisions
+        for document, parsed in self._parse_all("datasets/*/*.yaml", DatasetFile):
+            dataset = parsed.dataset
+            expected = Path("datasets", dataset.department, f"{dataset.name}.yaml")
+            if self._relative(document.file) != str(expected):
+                self._problem(document.file, document.line_of(("dataset", "name")), "dataset.name",
+                              "file-location", f"dataset {dataset.key} must live in {expected}")
+            self._add(catalogue.datasets, dataset.key, dataset, document, ("dataset",))
+        return catalogue
+
+    def _parse_all(self, pattern: str, model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, Any]]:
+        for file in sorted(self.root.glob(pattern)):
+            try:
+                document = load_positioned(file)
+            except YamlSyntaxError as error:
+                self._problem(file, error.line, "", "yaml-syntax", error.reason)
+                continue
+            except UnicodeDecodeError:
+                self._problem(file, None, "", "encoding", "standards files must be UTF-8")
+                continue
+            try:
+                yield document, model.model_validate(document.data)
+            except ValidationError as error:
+                for detail in error.errors():
+                    path = tuple(detail["loc"])
+                    self._problem(file, document.line_of(path), _render_path(document.data, path),
+                                  "schema", _message(detail))
+
+    def _load_divisions(self) -> CodeTable | None:
+        file = self.root / DIVISIONS_FILE
+        if not file.exists():
+            return None
+        codes, retired = {}, set()
+        with file.open(encoding="utf-8", newline="") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                code = row.get("code", "")
+                if len(code) != 6 or not code.isdigit():
+                    self._problem(file, line, "code", "code-format", f"division code {code!r} is not 6 digits")
+                    continue
+                codes[code] = row["name"]
+                if row.get("status") == "retired":
+                    retired.add(code)
+        return CodeTable("division", "县级以上行政区划代码", "GB/T 2260", codes, frozenset(retired))
+
+    def _add(self, registry: dict[str, Any], key: str, item: Any, document: PositionedDocument,
+             path: KeyPath) -> None:
+        if key in registry:
+            self._problem(document.file, document.line_of(path), _render_path(document.data, path),
+                          "duplicate", f"{key!r} is defined twice")
+            return
+        registry[key] = item
+        self.origins[f"{type(item).__name__}:{key}"] = (document, path)
+
+    def _problem(self, file: Path, line: int | None, path: str, rule: str, message: str) -> None:
+        self.problems.append(Problem(self._relative(file), line, path, rule, message))
+
+    def _relative(self, file: Path) -> str:
+        try:
+            return str(file.relative_to(self.root))
+        except ValueError:
+            return str(file)
+
+
+def _cross_reference_problems(catalogue: Catalogue,
+                              origins: dict[str, tuple[PositionedDocument, KeyPath]]) -> list[Problem]:
+    problems: list[Problem] = []
+    for element in catalogue.elements.values():
+        document, here = origins[f"Element:{element.key}"]
+        report = _reporter(catalogue.root, document, problems)
+        table = element.domain.code_table
+        if table and table not in catalogue.code_tables:
+            report((*here, "domain", "code_table"), "unknown-code-table", f"unknown code table {table!r}")
+        if element.sensitivity in SENSITIVE_GRADES and element.masking.rule == "none":
+            report((*here, "masking"), "sensitive-unmasked",
+                   f"element {element.key} is graded {element.sensitivity} but its masking rule is none")
+    for dataset in catalogue.datasets.values():
+        document, _ = origins[f"Dataset:{dataset.key}"]
+        _check_dataset(catalogue, dataset, _reporter(catalogue.root, document, problems))
+    return problems
+
+
+def _reporter(root: Path, document: PositionedDocument,
+              problems: list[Problem]) -> Callable[[KeyPath, str, str], None]:
+    def report(path: KeyPath, rule: str, message: str) -> None:
+        problems.append(Problem(_relative(root, document.file), document.line_of(path),
+                                _render_path(document.data, path), rule, message))
+    return report
+
+
+def _check_dataset(catalogue: Catalogue, dataset: Dataset, report: Callable[[KeyPath, str, str], None]) -> None:
+    if dataset.department not in catalogue.departments:
+        report(("dataset", "department"), "unknown-department",
+               f"unknown department {dataset.department!r} (not in departments.yaml)")
+    names = [column.name for column in dataset.columns]
+    for index, column in enumerate(dataset.columns):
+        here = ("dataset", "columns", index)
+        if names.count(column.name) > 1 and names.index(column.name) != index:
+            report((*here, "name"), "duplicate-column", f"column {column.name!r} appears twice")
+        element = catalogue.elements.get(column.element)
+        if element is None:
+            report((*here, "element"), "unknown-element", f"unknown element {column.element!r}")
+            continue
+        masking = column.masking or element.masking
+        if element.sensitivity in SENSITIVE_GRADES and masking.rule == "none":
+            report((*here, "masking"), "sensitive-unmasked",
+                   f"column {column.name} holds {element.key} ({element.sensitivity}) and must be masked")
+        if column.name in dataset.primary_key and masking.rule == "suppress":
+            report((*here, "masking"), "key-suppressed", f"primary key column {column.name} cannot be suppressed")
+    for index, key in enumerate(dataset.primary_key):
+        if key not in names:
+            report(("dataset", "primary_key", index), "unknown-column", f"primary key {key!r} is not a column")
+    if dataset.freshness_column:
+        column = dataset.column(dataset.freshness_column)
+        element = catalogue.elements.get(column.element) if column else None
+        if column is None:
+            report(("dataset", "freshness_column"), "unknown-column",
+                   f"freshness column {dataset.freshness_column!r} is not a column")
+        elif element is not None and element.type not in ("date", "datetime"):
+            report(("dataset", "freshness_column"), "freshness-type",
+                   f"freshness column {column.name} must be a date or datetime, not {element.type}")
+    if dataset.sharing == "not_shared" and not dataset.sharing_basis:
+        report(("dataset", "sharing"), "sharing-basis", "a not_shared dataset must cite its legal basis")
+
+
+def _relative(root: Path, file: Path) -> str:
+    try:
+        return str(file.relative_to(root))
+    except ValueError:
+        return str(file)
+
+
+def _render_path(data: Any, path: KeyPath) -> str:
+    """Name list items by their name or key (``columns.id_number``), not by index."""
+    parts: list[str] = []
+    node = data
+    for step in path:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            node = node[step]
+            label = node.get("name") or node.get("key") if isinstance(node, dict) else None
+            parts.append(str(label) if label else f"[{step}]")
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+            parts.append(str(step))
+    return ".".join(parts)
+
+
+def _message(detail: dict[str, Any]) -> str:
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "missing":
+        return "required key is missing"
+    if detail["type"] == "extra_forbidden":
+        return "unknown key (not part of the standards format)"
+    return message

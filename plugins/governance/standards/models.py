@@ -1,0 +1,192 @@
+"""The shapes of the standards files, as pydantic models (the structural pass).
+
+A data element follows GB/T 19488 / ISO/IEC 11179 (identifier, names, definition, type,
+format, value domain, version, status) plus the platform's sensitivity grade and masking
+rule. A dataset is a catalogue entry (政务信息资源目录): department, columns that reference
+elements, primary key, update cycle, sharing type, source and load mode.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+DataType = Literal["string", "integer", "decimal", "date", "datetime"]
+Sensitivity = Literal["L1", "L2", "L3", "L4"]
+SharingType = Literal["unconditional", "conditional", "not_shared"]
+Validator = Literal["resident_id", "credit_code", "mobile"]
+UpdateCycle = Literal["daily", "weekly", "monthly"]
+LoadMode = Literal["snapshot", "upsert"]
+SENSITIVE_GRADES = frozenset({"L3", "L4"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Masking(Strict):
+    """How a column is de-identified before publishing (GB/T 37964 techniques).
+
+    ``partial`` keeps ``keep_first``/``keep_last`` characters (display masks); ``pseudonym`` is a
+    keyed HMAC token, joinable across departments; ``encrypt`` is reversible with a managed key;
+    ``generalize`` coarsens to ``to`` (year, month, range of ``step``, or division); ``suppress``
+    drops the column; ``none`` publishes the value as it is.
+    """
+
+    rule: Literal["none", "partial", "pseudonym", "encrypt", "generalize", "suppress"]
+    keep_first: int | None = Field(default=None, ge=0)
+    keep_last: int | None = Field(default=None, ge=0)
+    to: Literal["year", "month", "range", "division", "district"] | None = None
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _parameters_fit_rule(self) -> Masking:
+        if self.rule == "generalize" and self.to is None:
+            raise ValueError("generalize needs 'to' (year, month, range, division or district)")
+        if self.to == "range" and self.step is None:
+            raise ValueError("generalize to range needs 'step'")
+        if self.rule != "partial" and (self.keep_first is not None or self.keep_last is not None):
+            raise ValueError("keep_first/keep_last only apply to the partial rule")
+        return self
+
+
+def _masking_shorthand(value: object) -> object:
+    return {"rule": value} if isinstance(value, str) else value
+
+
+class ValueDomain(Strict):
+    """At most one of: a regular expression, a named identifier validator, a code table."""
+
+    pattern: str | None = None
+    validator: Validator | None = None
+    code_table: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ValueDomain:
+        if sum(v is not None for v in (self.pattern, self.validator, self.code_table)) > 1:
+            raise ValueError("a value domain has one of pattern, validator or code_table")
+        return self
+
+
+class Element(Strict):
+    id: Annotated[str, Field(pattern=r"^DE\d{4}$")]
+    key: Identifier
+    name_zh: str
+    name_en: str
+    definition: str
+    type: DataType
+    format: str | None = None
+    max_length: int | None = Field(default=None, gt=0)
+    precision: tuple[int, int] | None = None
+    domain: ValueDomain = ValueDomain()
+    sensitivity: Sensitivity
+    masking: Masking
+    free_text: bool = False
+    version: str = "1.0"
+    status: Literal["draft", "approved", "retired"] = "approved"
+
+    _masking = field_validator("masking", mode="before")(_masking_shorthand)
+
+
+class ElementFile(Strict):
+    elements: list[Element]
+
+
+class CodeTableFile(Strict):
+    id: Identifier
+    name_zh: str
+    standard: str
+    codes: dict[str, str]
+
+    @field_validator("codes", mode="before")
+    @classmethod
+    def _codes_are_strings(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(code): str(label) for code, label in value.items()}
+        return value
+
+
+class Department(Strict):
+    key: Identifier
+    name_zh: str
+    name_en: str
+
+
+class DepartmentFile(Strict):
+    departments: list[Department]
+
+
+class Source(Strict):
+    kind: Literal["csv", "excel", "sql"]
+    encoding: Literal["utf-8", "gbk", "auto"] = "auto"
+    delimiter: str = ","
+    file_pattern: str | None = None
+    sheet: str | int = 0
+    connection_id: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Source:
+        if self.kind == "sql" and not (self.connection_id and self.query):
+            raise ValueError("a sql source needs connection_id and query")
+        if self.kind != "sql" and (self.connection_id or self.query):
+            raise ValueError(f"a {self.kind} source takes no connection_id or query")
+        return self
+
+    @property
+    def pattern(self) -> str:
+        return self.file_pattern or {"csv": "*.csv", "excel": "*.xlsx"}.get(self.kind, "")
+
+
+class Column(Strict):
+    """A dataset column: an element reference plus the overrides this dataset needs."""
+
+    name: Identifier
+    element: Identifier
+    required: bool = False
+    masking: Masking | None = None
+    sharing: SharingType | None = None
+    description: str | None = None
+
+    _masking = field_validator("masking", mode="before")(_masking_shorthand)
+
+
+class Quality(Strict):
+    """Verdict thresholds: above these the run fails and publishes nothing."""
+
+    max_quarantine_share: float = Field(default=0.2, ge=0, le=1)
+    max_row_drop_share: float = Field(default=0.5, ge=0, le=1)
+
+
+class Dataset(Strict):
+    department: Identifier
+    name: Identifier
+    title_zh: str
+    description: str
+    update_cycle: UpdateCycle
+    sharing: SharingType
+    sharing_basis: str | None = None
+    primary_key: list[Identifier] = Field(min_length=1)
+    load_mode: LoadMode
+    freshness_column: Identifier | None = None
+    source: Source
+    quality: Quality = Quality()
+    columns: list[Column] = Field(min_length=1)
+
+    @property
+    def key(self) -> str:
+        """``department/dataset``, how people name a dataset."""
+        return f"{self.department}/{self.name}"
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.department}__{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((column for column in self.columns if column.name == name), None)
+
+
+class DatasetFile(Strict):
+    dataset: Dataset

@@ -1,0 +1,28 @@
+"""Problems found in standards or suites, as data, so the CLI, tests and UI show the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        at = f" at {self.path}" if self.path else ""
+        return f"{where}{at}: {self.message} [{self.rule}]"
+
+
+class StandardsError(Exception):
+    """Raised when standards cannot be used; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        listing = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the standards:\n{listing}")

@@ -1,0 +1,208 @@
+"""Vectorised validity rules for Chinese identifiers: resident ID, unified social credit code, mobile number.
+
+Departments send files of millions of rows, so every rule works on a whole column at once (Arrow-backed
+pandas string ops plus numpy arithmetic on arrays of character codes for the check characters).
+python-stdnum implements the same checks per value at about 100 µs each: it is the oracle in the tests,
+far too slow for production. Each ``*_reasons`` function returns a string Series aligned with its input:
+NA where the value is valid or null (nulls are the not-null rule's business), else a snake_case reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+
+_STRING = pd.StringDtype("pyarrow")
+_WHITESPACE = "[\\s\u00a0\u3000]"  # literal NBSP / ideographic space: Arrow's RE2 \s is ASCII-only
+
+# GB 11643-1999: ISO 7064 MOD 11-2 weights and the check character for S mod 11 = 0..10.
+_RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+_RIC_CHECK = np.array(list("10X98765432"))
+# Province-level codes, plus 83 for Taiwan residence permits (81/82 serve Hong Kong/Macao and their permits).
+_PROVINCES = np.array(
+    [11, 12, 13, 14, 15, 21, 22, 23, *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66), 71, 81, 82, 83]
+)
+
+# GB 32100-2015: 31-symbol alphabet, weights 3^(i-1) mod 31.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
+_USCC_CHARS = np.array(list(_USCC_ALPHABET))
+_USCC_VALUE = np.full(128, -1)
+_USCC_VALUE[[ord(c) for c in _USCC_ALPHABET]] = np.arange(31)
+# GB 11714: digits keep their value, letters A=10 .. Z=35; check character for (sum mod 11) = 0..10.
+_ORG_VALUE = np.full(128, -1)
+_ORG_VALUE[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = np.arange(36)
+_ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
+_ORG_CHECK = np.array(list("0X98765432"))
+
+
+def _as_string(values: pd.Series) -> pd.Series:
+    return values.astype(_STRING)
+
+
+def _mask(result: pd.Series) -> np.ndarray:
+    """A boolean string-op result as a numpy mask, NA (null input) counting as False."""
+    return result.to_numpy(dtype=bool, na_value=False)
+
+
+def _codes(values: pd.Series, width: int) -> np.ndarray:
+    """Unicode code points of strings of exactly ``width`` characters, shape (len(values), width)."""
+    return values.to_numpy(dtype=f"U{width}").view(np.uint32).reshape(len(values), width).astype(np.int64)
+
+
+def _first_reason(index: pd.Index, checks: list[tuple[str, np.ndarray]]) -> pd.Series:
+    """For each row, the first reason (in priority order) whose mask is set; NA where none is."""
+    out = np.full(len(index), None, dtype=object)
+    for reason, mask in reversed(checks):
+        out[mask] = reason
+    return pd.Series(out, index=index, dtype="string")
+
+
+def _ric_check(digits: np.ndarray) -> np.ndarray:
+    """Check characters for an (n, 17) array of digit values."""
+    return _RIC_CHECK[digits @ _RIC_WEIGHTS % 11]
+
+
+def _birth_dates(digits: np.ndarray) -> np.ndarray:
+    """Birth dates (datetime64[D]) from digit positions 7-14; NaT unless a real date in or after 1900."""
+    year, month, day = (digits[:, a:b] @ 10 ** np.arange(b - a - 1, -1, -1) for a, b in ((6, 10), (10, 12), (12, 14)))
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 1, 12) - 1]
+    real = (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days + ((month == 2) & leap))
+    dates = (
+        (year - 1970).astype("M8[Y]") + (np.where(real, month, 1) - 1).astype("m8[M]")
+    ) + (np.where(real, day, 1) - 1).astype("m8[D]")
+    return np.where(real, dates, np.datetime64("NaT", "D"))
+
+
+def _ric_fields(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose fields are derivable (18-character form, or legacy 15-digit read as 19YYMMDD) and, for
+    those rows, the first 17 digits of the 18-character form as an int array."""
+    modern = _mask(s.str.fullmatch("[0-9]{17}[0-9Xx]"))
+    derivable = modern | _mask(s.str.fullmatch("[0-9]{15}"))
+    first17 = s.str.slice(0, 17).where(modern, s.str.slice(0, 6) + "19" + s.str.slice(6))
+    return derivable, _codes(first17[derivable], 17) - ord("0")
+
+
+def resident_id_check_character(first17: pd.Series) -> pd.Series:
+    """GB 11643 check character for each 17-digit string; NA where the input is not 17 digits."""
+    s = _as_string(first17)
+    ok = _mask(s.str.fullmatch("[0-9]{17}"))
+    out = np.full(len(s), None, dtype=object)
+    out[ok] = _ric_check(_codes(s[ok], 17) - ord("0"))
+    return pd.Series(out, index=first17.index, dtype="string")
+
+
+def resident_id_reasons(values: pd.Series, today: datetime.date | None = None) -> pd.Series:
+    """Reason each resident identity number (GB 11643-1999) is invalid, NA where valid or null."""
+    s = _as_string(values)
+    n = len(s)
+    derivable, digits = _ric_fields(s)
+    well = _mask(s.str.fullmatch("[0-9]{17}[0-9Xx]"))  # a subset of ``derivable``
+    region_ok, check_ok = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    birth = np.full(n, np.datetime64("NaT"), dtype="M8[D]")
+    region_ok[derivable] = np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCES)
+    birth[derivable] = _birth_dates(digits)
+    check_ok[derivable] = _ric_check(digits) == s[derivable].str.slice(17).str.upper().to_numpy(dtype=str)
+    lengths = s.str.len().to_numpy(dtype=float, na_value=18)
+    return _first_reason(
+        values.index,
+        [
+            ("whitespace", _mask(s.str.contains(_WHITESPACE))),
+            ("full_width_digits", _mask(s.str.contains("[０-９Ｘｘ]"))),
+            ("scientific_notation", _mask(s.str.fullmatch("[0-9]([.,][0-9]+)?[eE][+]?[0-9]+"))),
+            ("legacy_15_digit", derivable & ~well),
+            ("bad_length", lengths != 18),
+            ("bad_characters", (lengths == 18) & ~well),
+            ("bad_region_code", well & ~region_ok),
+            ("bad_birth_date", well & np.isnat(birth)),
+            ("future_birth_date", well & (birth > np.datetime64(today or datetime.date.today(), "D"))),
+            ("bad_check_character", well & ~check_ok),
+            ("lowercase_check_character", _mask(s.str.endswith("x"))),
+        ],
+    )
+
+
+def birth_date_from_resident_id(values: pd.Series) -> pd.Series:
+    """Birth date encoded in each ID (legacy 15-digit IDs read as 19YYMMDD); NaT where not derivable."""
+    derivable, digits = _ric_fields(_as_string(values))
+    out = np.full(len(values), np.datetime64("NaT"), dtype="M8[s]")
+    out[derivable] = _birth_dates(digits)
+    return pd.Series(out, index=values.index)
+
+
+def gender_from_resident_id(values: pd.Series) -> pd.Series:
+    """GB/T 2261.1 gender from the sequence parity: '1' odd (male), '2' even (female); NA if not derivable."""
+    derivable, digits = _ric_fields(_as_string(values))
+    out = np.full(len(values), None, dtype=object)
+    out[derivable] = np.where(digits[:, 16] % 2 == 1, "1", "2")
+    return pd.Series(out, index=values.index, dtype="string")
+
+
+def _uscc_check(codes: np.ndarray) -> np.ndarray:
+    """GB 32100 check characters for an (n, 17) array of code points from the USCC alphabet."""
+    return _USCC_CHARS[(31 - _USCC_VALUE[codes] @ _USCC_WEIGHTS % 31) % 31]
+
+
+def _org_check(codes: np.ndarray) -> np.ndarray:
+    """GB 11714 check characters for an (n, 8) array of code points of digits / capital letters."""
+    return _ORG_CHECK[_ORG_VALUE[codes] @ _ORG_WEIGHTS % 11]
+
+
+def credit_code_check_character(first17: pd.Series) -> pd.Series:
+    """GB 32100 check character for each 17-character string; NA where not 17 alphabet characters."""
+    s = _as_string(first17)
+    ok = _mask(s.str.fullmatch(f"[{_USCC_ALPHABET}]{{17}}"))
+    out = np.full(len(s), None, dtype=object)
+    out[ok] = _uscc_check(_codes(s[ok], 17))
+    return pd.Series(out, index=first17.index, dtype="string")
+
+
+def make_credit_code(prefix8: str, org8: str) -> str:
+    """A valid credit code from positions 1-8 and the first 8 organisation-code characters (data generators)."""
+    org8_codes = _codes(pd.Series([org8], dtype=_STRING), 8) if len(org8) == 8 else None
+    if org8_codes is None or (_ORG_VALUE[np.minimum(org8_codes, 127)] < 0).any() or (org8_codes > 127).any():
+        raise ValueError(f"organisation code stem must be 8 digits / capital letters: {org8!r}")
+    first17 = prefix8 + org8 + str(_org_check(org8_codes)[0])
+    check = credit_code_check_character(pd.Series([first17])).iloc[0]
+    if pd.isna(check):
+        raise ValueError(f"not 17 characters of the credit-code alphabet: {first17!r}")
+    return first17 + check
+
+
+def credit_code_reasons(values: pd.Series) -> pd.Series:
+    """Reason each unified social credit code (GB 32100-2015) is invalid, NA where valid or null."""
+    s = _as_string(values)
+    well = _mask(s.str.fullmatch(f"[{_USCC_ALPHABET}]{{18}}"))
+    codes = _codes(s[well], 18)
+    check_ok, org_ok = np.zeros(len(s), dtype=bool), np.zeros(len(s), dtype=bool)
+    check_ok[well] = _uscc_check(codes[:, :17]) == codes[:, 17].astype(np.uint32).view("U1")
+    org_ok[well] = _org_check(codes[:, 8:16]) == codes[:, 16].astype(np.uint32).view("U1")
+    lengths = s.str.len().to_numpy(dtype=float, na_value=18)
+    return _first_reason(
+        values.index,
+        [
+            ("whitespace", _mask(s.str.contains(_WHITESPACE))),
+            ("bad_length", lengths != 18),
+            ("bad_characters", (lengths == 18) & ~well),
+            ("bad_check_character", well & ~check_ok),
+            ("bad_organization_code", well & ~org_ok),
+        ],
+    )
+
+
+def mobile_reasons(values: pd.Series) -> pd.Series:
+    """Reason each mainland mobile number is not ``^1[3-9]\\d{9}$``, NA where it is or is null."""
+    s = _as_string(values)
+    bare = s.str.strip().str.replace(r"[\s\-]", "", regex=True)
+    return _first_reason(
+        values.index,
+        [
+            ("whitespace", _mask(s != s.str.strip())),
+            ("has_country_prefix", _mask(bare.str.fullmatch(r"(\+|00)?861[3-9][0-9]{9}"))),
+            ("has_separators", _mask(bare.str.fullmatch("1[3-9][0-9]{9}") & (bare != s))),
+            ("bad_format", ~_mask(s.str.fullmatch("1[3-9][0-9]{9}")) & s.notna().to_numpy()),
+        ],
+    )
