@@ -51,3 +51,28 @@ def get_settings() -> Settings:
         timezone=os.environ.get("GOVERNANCE_TIMEZONE", "Asia/Shanghai"),
         nightly_cron=os.environ.get("GOVERNANCE_NIGHTLY_CRON", "0 2 * * *"),
     )
+
+
+def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
+    """Airflow's own settings for running this suite locally: a SQLite metadata DB under var/,
+    the repo's DAGs and plugins, and the local secrets files the demo writes (outside git).
+
+    Values already in the environment win, so a deployment can point Airflow elsewhere.
+    """
+    settings = settings or get_settings()
+    secrets = settings.var_root / "secrets"
+    airflow_home = settings.var_root / "airflow"
+    defaults = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": settings.timezone,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": (
+            f'{{"variables_file_path": "{secrets / "variables.json"}", '
+            f'"connections_file_path": "{secrets / "connections.json"}"}}'),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
+    }
+    return {name: os.environ.get(name, value) for name, value in defaults.items()}

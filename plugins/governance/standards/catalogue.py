@@ -22,10 +22,9 @@ from governance.standards.models import (
     Column,
     Dataset,
     DatasetFile,
+    DataType,
     Department,
-    DepartmentFile,
     Element,
-    ElementFile,
     Masking,
     SharingType,
 )
@@ -68,6 +67,11 @@ class ResolvedColumn:
     @property
     def published(self) -> bool:
         return self.sharing != "not_shared" and self.masking.rule != "suppress"
+
+    @property
+    def published_type(self) -> DataType:
+        """Masked values are text tokens or masks; only unmasked columns keep the element's type."""
+        return self.element.type if self.masking.rule == "none" else "string"
 
     @property
     def sensitive(self) -> bool:
@@ -119,8 +123,8 @@ def load_catalogue(root: Path) -> Catalogue:
 def check_catalogue(root: Path) -> tuple[Catalogue, list[Problem]]:
     loader = _Loader(root)
     catalogue = loader.load()
-    loader.problems.extend(_cross_reference_problems(catalogue, loader.origins))
-    return catalogue, loader.problems
+    loader.problems.extend(_cross_reference_problems(catalogue, loader.origins, loader.invalid_items))
+    return catalogue, sorted(loader.problems, key=Problem.sort_key)
 
 
 class _Loader:
@@ -128,18 +132,17 @@ class _Loader:
         self.root = root
         self.problems: list[Problem] = []
         self.origins: dict[str, tuple[PositionedDocument, KeyPath]] = {}
+        self.invalid_items: set[str] = set()  # keys of items already reported as invalid
 
     def load(self) -> Catalogue:
         catalogue = Catalogue(root=self.root)
         if not self.root.is_dir():
             self._problem(self.root, None, "", "missing-root", f"standards folder {self.root} does not exist")
             return catalogue
-        for document, parsed in self._parse_all("departments.yaml", DepartmentFile):
-            for index, department in enumerate(parsed.departments):
-                self._add(catalogue.departments, department.key, department, document, ("departments", index))
-        for document, parsed in self._parse_all("elements/*.yaml", ElementFile):
-            for index, element in enumerate(parsed.elements):
-                self._add(catalogue.elements, element.key, element, document, ("elements", index))
+        for document, path, department in self._parse_items("departments.yaml", "departments", Department):
+            self._add(catalogue.departments, department.key, department, document, path)
+        for document, path, element in self._parse_items("elements/*.yaml", "elements", Element):
+            self._add(catalogue.elements, element.key, element, document, path)
         for document, parsed in self._parse_all("codes/*.yaml", CodeTableFile):
             table = CodeTable(parsed.id, parsed.name_zh, parsed.standard, parsed.codes)
             self._add(catalogue.code_tables, table.id, table, document, ("id",))
@@ -156,22 +159,44 @@ class _Loader:
         return catalogue
 
     def _parse_all(self, pattern: str, model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, Any]]:
+        for document in self._documents(pattern):
+            parsed = self._validate(document, model, document.data, ())
+            if parsed is not None:
+                yield document, parsed
+
+    def _parse_items(self, pattern: str, list_key: str,
+                     model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, KeyPath, Any]]:
+        """Validate list items one by one, so one bad element does not hide the others."""
+        for document in self._documents(pattern):
+            items = document.data.get(list_key) if isinstance(document.data, dict) else None
+            if not isinstance(items, list) or set(document.data) != {list_key}:
+                self._problem(document.file, 1, "", "schema", f"the file must hold one key, {list_key!r}, with a list")
+                continue
+            for index, item in enumerate(items):
+                parsed = self._validate(document, model, item, (list_key, index))
+                if parsed is not None:
+                    yield document, (list_key, index), parsed
+                elif isinstance(item, dict) and isinstance(item.get("key"), str):
+                    self.invalid_items.add(item["key"])
+
+    def _documents(self, pattern: str) -> Iterable[PositionedDocument]:
         for file in sorted(self.root.glob(pattern)):
             try:
-                document = load_positioned(file)
+                yield load_positioned(file)
             except YamlSyntaxError as error:
                 self._problem(file, error.line, "", "yaml-syntax", error.reason)
-                continue
             except UnicodeDecodeError:
                 self._problem(file, None, "", "encoding", "standards files must be UTF-8")
-                continue
-            try:
-                yield document, model.model_validate(document.data)
-            except ValidationError as error:
-                for detail in error.errors():
-                    path = tuple(detail["loc"])
-                    self._problem(file, document.line_of(path), _render_path(document.data, path),
-                                  "schema", _message(detail))
+
+    def _validate(self, document: PositionedDocument, model: type[BaseModel], data: Any, at: KeyPath) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            for detail in error.errors():
+                path = (*at, *detail["loc"])
+                self._problem(document.file, document.line_of(path), _render_path(document.data, path),
+                              "schema", _message(detail))
+            return None
 
     def _load_divisions(self) -> CodeTable | None:
         file = self.root / DIVISIONS_FILE
@@ -208,8 +233,8 @@ class _Loader:
             return str(file)
 
 
-def _cross_reference_problems(catalogue: Catalogue,
-                              origins: dict[str, tuple[PositionedDocument, KeyPath]]) -> list[Problem]:
+def _cross_reference_problems(catalogue: Catalogue, origins: dict[str, tuple[PositionedDocument, KeyPath]],
+                              invalid_items: set[str]) -> list[Problem]:
     problems: list[Problem] = []
     for element in catalogue.elements.values():
         document, here = origins[f"Element:{element.key}"]
@@ -222,7 +247,7 @@ def _cross_reference_problems(catalogue: Catalogue,
                    f"element {element.key} is graded {element.sensitivity} but its masking rule is none")
     for dataset in catalogue.datasets.values():
         document, _ = origins[f"Dataset:{dataset.key}"]
-        _check_dataset(catalogue, dataset, _reporter(catalogue.root, document, problems))
+        _check_dataset(catalogue, dataset, _reporter(catalogue.root, document, problems), invalid_items)
     return problems
 
 
@@ -234,7 +259,8 @@ def _reporter(root: Path, document: PositionedDocument,
     return report
 
 
-def _check_dataset(catalogue: Catalogue, dataset: Dataset, report: Callable[[KeyPath, str, str], None]) -> None:
+def _check_dataset(catalogue: Catalogue, dataset: Dataset, report: Callable[[KeyPath, str, str], None],
+                   invalid_items: set[str]) -> None:
     if dataset.department not in catalogue.departments:
         report(("dataset", "department"), "unknown-department",
                f"unknown department {dataset.department!r} (not in departments.yaml)")
@@ -245,7 +271,8 @@ def _check_dataset(catalogue: Catalogue, dataset: Dataset, report: Callable[[Key
             report((*here, "name"), "duplicate-column", f"column {column.name!r} appears twice")
         element = catalogue.elements.get(column.element)
         if element is None:
-            report((*here, "element"), "unknown-element", f"unknown element {column.element!r}")
+            if column.element not in invalid_items:
+                report((*here, "element"), "unknown-element", f"unknown element {column.element!r}")
             continue
         masking = column.masking or element.masking
         if element.sensitivity in SENSITIVE_GRADES and masking.rule == "none":
@@ -284,7 +311,12 @@ def _render_path(data: Any, path: KeyPath) -> str:
         if isinstance(step, int) and isinstance(node, list) and step < len(node):
             node = node[step]
             label = node.get("name") or node.get("key") if isinstance(node, dict) else None
-            parts.append(str(label) if label else f"[{step}]")
+            if label:
+                parts.append(str(label))
+            elif parts:
+                parts[-1] += f"[{step}]"
+            else:
+                parts.append(f"[{step}]")
         else:
             node = node.get(step) if isinstance(node, dict) else None
             parts.append(str(step))

@@ -90,10 +90,6 @@ class Element(Strict):
     _masking = field_validator("masking", mode="before")(_masking_shorthand)
 
 
-class ElementFile(Strict):
-    elements: list[Element]
-
-
 class CodeTableFile(Strict):
     id: Identifier
     name_zh: str
@@ -112,10 +108,6 @@ class Department(Strict):
     key: Identifier
     name_zh: str
     name_en: str
-
-
-class DepartmentFile(Strict):
-    departments: list[Department]
 
 
 class Source(Strict):

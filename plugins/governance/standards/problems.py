@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     file: str
     line: int | None
     path: str
     rule: str
     message: str
+
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.file, self.line or 0, self.path)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -23,6 +26,6 @@ class StandardsError(Exception):
     """Raised when standards cannot be used; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(problems)
+        self.problems = sorted(problems, key=Problem.sort_key)
         listing = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the standards:\n{listing}")

@@ -1,0 +1,45 @@
+# The two commands that must work on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+GOV    := $(BIN)/governance
+UV_VERSION := 0.9.30
+DATE   ?=
+ROWS   ?= 2000
+DATE_ARG := $(if $(DATE),--date $(DATE),)
+
+.PHONY: demo test lint airflow venv clean-var
+
+venv: $(VENV)/.installed
+
+# The lock file (requirements.lock, resolved with uv from pyproject.toml) pins every package.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+demo: venv
+	$(GOV) standards check
+	$(GOV) keys init
+	$(GOV) demo-data $(DATE_ARG) --rows $(ROWS)
+	$(GOV) demo $(DATE_ARG)
+
+test: venv lint
+	$(GOV) standards check
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+airflow: venv
+	$(GOV) keys init
+	$(GOV) airflow -- standalone
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: venv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,151 @@
+"""``governance``: the command line for standards owners, operators and the demo.
+
+Exit codes: 0 success, 1 problems found (standards, suites, a failed run), 2 bad usage
+or an unexpected error (one line; set GOVERNANCE_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from governance.settings import airflow_environment, get_settings
+
+OK, PROBLEMS, ERROR = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if not hasattr(arguments, "handler"):
+        parser.print_help()
+        return ERROR
+    try:
+        return arguments.handler(arguments)
+    except KeyboardInterrupt:
+        return ERROR
+    except Exception as error:
+        if os.environ.get("GOVERNANCE_DEBUG"):
+            raise
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="governance", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands")
+
+    standards = commands.add_parser("standards", help="check or rebuild the standards").add_subparsers()
+    _command(standards, "check", _standards_check, "validate every standards file; exit 1 on problems")
+    _command(standards, "build-divisions", _build_divisions,
+             "regenerate standards/codes/divisions.csv from python-stdnum's GB/T 2260 data")
+
+    suites = commands.add_parser("suites", help="the GX expectation suites in expectations/").add_subparsers()
+    _command(suites, "generate", _suites_generate, "derive each suite from the standards, keeping owner edits")
+
+    demo_data = _command(commands, "demo-data", _demo_data, "write synthetic drops for every dataset")
+    demo_data.add_argument("--date", type=date.fromisoformat, default=None, help="drop date (default: yesterday)")
+    demo_data.add_argument("--rows", type=int, default=2000, help="resident population rows (others scale)")
+
+    keys = commands.add_parser("keys", help="masking keys").add_subparsers()
+    _command(keys, "init", _keys_init, "create local demo keys in var/secrets (never committed)")
+
+    demo = _command(commands, "demo", _demo, "run every dataset's DAG through Airflow and print a summary")
+    demo.add_argument("--date", type=date.fromisoformat, default=None, help="business date (default: yesterday)")
+
+    run_airflow = _command(commands, "airflow", _airflow, "run the airflow CLI with this suite's settings")
+    run_airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
+    return parser
+
+
+def _command(group: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int],
+             help_text: str) -> argparse.ArgumentParser:
+    command = group.add_parser(name, help=help_text, description=help_text)
+    command.set_defaults(handler=handler)
+    return command
+
+
+def yesterday() -> date:
+    return datetime.now(ZoneInfo(get_settings().timezone)).date() - timedelta(days=1)
+
+
+def _standards_check(_: argparse.Namespace) -> int:
+    from governance.standards.catalogue import check_catalogue
+
+    settings = get_settings()
+    catalogue, problems = check_catalogue(settings.standards_root)
+    for number, problem in enumerate(problems, start=1):
+        print(f"{number}. {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {settings.standards_root}")
+        return PROBLEMS
+    print(f"standards OK: {len(catalogue.departments)} departments, {len(catalogue.elements)} elements, "
+          f"{len(catalogue.code_tables)} code tables, {len(catalogue.datasets)} datasets")
+    return OK
+
+
+def _build_divisions(_: argparse.Namespace) -> int:
+    from governance.standards.catalogue import DIVISIONS_FILE
+    from governance.standards.divisions import write_divisions
+
+    target = get_settings().standards_root / DIVISIONS_FILE
+    print(f"wrote {write_divisions(target)} division codes to {target}")
+    return OK
+
+
+def _suites_generate(_: argparse.Namespace) -> int:
+    from governance.validation.suites import generate_all
+
+    settings = get_settings()
+    for path, change in generate_all(settings.standards_root, settings.expectations_root):
+        print(f"{change:9} {path}")
+    return OK
+
+
+def _demo_data(arguments: argparse.Namespace) -> int:
+    from governance.demo.data import write_demo_data
+    from governance.standards.catalogue import load_catalogue
+
+    settings = get_settings()
+    day = arguments.date or yesterday()
+    drops = write_demo_data(load_catalogue(settings.standards_root), settings.landing_root, settings.var_root,
+                            day, rows=arguments.rows)
+    for drop in drops:
+        defects = sum(drop.defects.values())
+        print(f"{drop.dataset_key:45} {drop.rows:>8} rows  {defects:>5} defects  {drop.path}")
+    return OK
+
+
+def _keys_init(_: argparse.Namespace) -> int:
+    from governance.masking.keys import write_local_keyring
+
+    target = get_settings().var_root / "secrets" / "variables.json"
+    if target.exists():
+        print(f"keys already exist in {target}; leaving them as they are")
+        return OK
+    write_local_keyring(target)
+    print(f"created demo keys in {target} (mode 0600, outside git)")
+    return OK
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    os.environ.update(airflow_environment())
+    from governance.demo.run import run_demo
+
+    return OK if run_demo(arguments.date or yesterday()) else PROBLEMS
+
+
+def _airflow(arguments: argparse.Namespace) -> int:
+    environment = os.environ | airflow_environment()
+    command = os.path.join(os.path.dirname(sys.executable), "airflow")
+    args = arguments.args[1:] if arguments.args[:1] == ["--"] else arguments.args
+    os.execve(command, [command, *args], environment)  # noqa: S606 - the user's own airflow command
+    return ERROR  # not reached: execve replaces this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

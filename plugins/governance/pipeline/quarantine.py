@@ -1,0 +1,67 @@
+"""Quarantine: failing rows set aside with the rules they broke, never silently dropped.
+
+The department gets a per-run report (CSV and HTML) with its own raw values, in its own
+restricted reports folder, to fix and resend. The shared warehouse only ever receives the
+masked row and the raw row encrypted.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from governance.sources import SOURCE_FILE, SOURCE_LINE
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def split_rows(received: pd.DataFrame, row_failures: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Passing rows, and failing rows with ``_rules`` and ``_reasons`` (one entry per broken rule)."""
+    if row_failures.empty:
+        return received, received.iloc[0:0].assign(_rules=pd.Series(dtype="string"),
+                                                   _reasons=pd.Series(dtype="string"))
+    grouped = row_failures.groupby("row", sort=True).agg(
+        _rules=("rule", lambda rules: "; ".join(dict.fromkeys(rules))),
+        _reasons=("reason", lambda reasons: "; ".join(dict.fromkeys(str(r) for r in reasons))),
+    )
+    failing = received.index.isin(grouped.index)
+    quarantined = received.loc[failing].join(grouped)
+    return received.loc[~failing], quarantined
+
+
+def rule_counts(row_failures: pd.DataFrame) -> dict[str, int]:
+    """Rows quarantined per rule (a row that broke two rules counts under both)."""
+    if row_failures.empty:
+        return {}
+    counts = row_failures.drop_duplicates(["row", "rule"])["rule"].value_counts()
+    return {str(rule): int(count) for rule, count in counts.items()}
+
+
+def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Path]:
+    """CSV (formula-safe for spreadsheets) and HTML reports for the providing department."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [
+        column for column in quarantined.columns if not column.startswith("_")]
+    frame = quarantined[columns].astype("string").fillna("")
+    csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
+    with csv_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([column.lstrip("_") for column in columns])
+        writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
+    header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    html_path.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
+        f"<h1>{html.escape(stem)}</h1><p>{len(frame)} row(s) quarantined. Fix them at the source and resend; "
+        f"rows that pass next time are published and their entries closed.</p>"
+        f"<table border='1'><tr>{header}</tr>{body}</table>", encoding="utf-8")
+    return [csv_path, html_path]
+
+
+def _formula_safe(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with a quote (OWASP CSV injection)."""
+    return f"'{value}" if value.startswith(_FORMULA_PREFIXES) else value

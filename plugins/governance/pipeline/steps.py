@@ -1,0 +1,170 @@
+"""The five nightly steps for one dataset and one logical date.
+
+Each step reads what the previous one left in the run's work area, writes its own output
+there, and returns a small JSON summary (counts and names, never data) for XCom and logs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cached_property
+
+import pandas as pd
+
+from governance import masking, validation, warehouse
+from governance.pipeline import quarantine
+from governance.pipeline.verdict import FAILED, decide
+from governance.pipeline.workarea import WorkArea
+from governance.settings import Settings, get_settings
+from governance.sources import pull_dataset
+from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.standards.models import Dataset
+
+
+class RunFailed(Exception):
+    """The data broke the standard's verdict rules; retrying cannot help, so nothing is published."""
+
+
+@dataclass
+class Run:
+    """One dataset's run for one logical date: what every step needs to find its inputs."""
+
+    dataset_key: str
+    run_id: str
+    logical_date: date
+    settings: Settings
+
+    @classmethod
+    def create(cls, dataset_key: str, run_id: str, logical_date: date) -> Run:
+        return cls(dataset_key, run_id, logical_date, get_settings())
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return load_catalogue(self.settings.standards_root)
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        return self.catalogue.dataset(self.dataset_key)
+
+    @cached_property
+    def area(self) -> WorkArea:
+        return WorkArea.for_run(self.settings.work_root, self.dataset.dag_id, self.run_id)
+
+    @cached_property
+    def engine(self):
+        return warehouse.warehouse_engine(self.settings.warehouse_url)
+
+
+def pull(run: Run) -> dict:
+    started = time.monotonic()
+    result = pull_dataset(run.dataset, landing_root=run.settings.landing_root, day=run.logical_date,
+                          target=run.area.received)
+    summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
+               "seconds": round(time.monotonic() - started, 2)}
+    run.area.write_step("pull", summary)
+    return summary
+
+
+def validate(run: Run) -> dict:
+    received = pd.read_parquet(run.area.received)
+    suite = validation.load_suite(validation.suite_path(run.settings.expectations_root, run.dataset))
+    outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
+    passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
+    if len(passed) + len(quarantined) != len(received):
+        raise AssertionError(f"row accounting broke for {run.dataset.key}: {len(received)} received, "
+                             f"{len(passed)} passed, {len(quarantined)} quarantined")
+    passed.to_parquet(run.area.passed, index=False)
+    quarantined.to_parquet(run.area.quarantined, index=False)
+    verdict = decide(run.dataset.quality, received=len(received), quarantined=len(quarantined),
+                     table_failures=outcome.table_failures,
+                     previous_received=warehouse.previous_rows_received(run.engine, run.dataset.key, run.run_id))
+    reports = quarantine.write_reports(
+        quarantined, run.settings.reports_root / run.dataset.department / run.dataset.name,
+        f"quarantine_{run.logical_date.isoformat()}") if len(quarantined) else []
+    summary = {
+        "rows_received": len(received), "rows_passed": len(passed), "rows_quarantined": len(quarantined),
+        "quarantined_by_rule": quarantine.rule_counts(outcome.row_failures),
+        "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
+        "reports": [str(path) for path in reports],
+    }
+    run.area.write_step("validate", summary)
+    if verdict.status == FAILED:
+        raise RunFailed(f"{run.dataset.key} failed its standard's verdict, nothing is published: "
+                        + "; ".join(verdict.reasons))
+    return summary
+
+
+def mask(run: Run) -> dict:
+    keyring = masking.load_keyring()
+    passed = pd.read_parquet(run.area.passed)
+    result = masking.mask_frame(passed, run.catalogue.columns(run.dataset), keyring)
+    result.frame.to_parquet(run.area.masked, index=False)
+    summary = {"masked_columns": result.masked_columns,
+               "leak_findings": [finding.as_dict() for finding in result.findings]}
+    run.area.write_step("mask", summary)
+    return summary
+
+
+def publish(run: Run) -> dict:
+    result = warehouse.publish(run.engine, run.catalogue, run.dataset, run.area.masked,
+                               load_date=run.logical_date, run_id=run.run_id)
+    summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
+               "skipped_reason": result.skipped_reason}
+    run.area.write_step("publish", summary)
+    return summary
+
+
+def record(run: Run, *, error: BaseException | None = None) -> dict:
+    """Write the run record and the quarantine entries; called on success and on failure."""
+    steps = {step: run.area.read_step(step) for step in ("pull", "validate", "mask", "publish")}
+    started_at = steps["pull"].get("started_at") or _now()
+    finished_at = _now()
+    validate_summary, publish_summary = steps["validate"], steps["publish"]
+    verdict = FAILED if error is not None else validate_summary.get("verdict", FAILED)
+    record = {
+        "run_id": run.run_id, "dag_id": run.dataset.dag_id, "dataset_key": run.dataset.key,
+        "department": run.dataset.department, "logical_date": run.logical_date,
+        "started_at": datetime.fromisoformat(started_at), "finished_at": datetime.fromisoformat(finished_at),
+        "duration_s": (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
+        "rows_received": validate_summary.get("rows_received", steps["pull"].get("rows_received")),
+        "rows_passed": validate_summary.get("rows_passed"),
+        "rows_quarantined": validate_summary.get("rows_quarantined"),
+        "rows_published": publish_summary.get("rows_published", 0) if error is None else 0,
+        "verdict": verdict,
+        "quarantined_by_rule": validate_summary.get("quarantined_by_rule", {}),
+        "masked_columns": steps["mask"].get("masked_columns", {}),
+        "leak_findings": steps["mask"].get("leak_findings", []),
+        "published_table": publish_summary.get("table"),
+        "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
+        or publish_summary.get("skipped_reason"),
+    }
+    warehouse.write_run_record(run.engine, record)
+    if run.area.quarantined.exists():
+        _record_quarantine(run)
+    summary = {key: value for key, value in record.items() if key not in ("started_at", "finished_at")} | {
+        "duration_s": round(record["duration_s"], 1), "reports": validate_summary.get("reports", [])}
+    run.area.write_step("record", summary)
+    return summary
+
+
+def _record_quarantine(run: Run) -> None:
+    """Masked rows plus the raw row encrypted: the warehouse never holds quarantined values in clear."""
+    rows = pd.read_parquet(run.area.quarantined)
+    if rows.empty:
+        warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, [])
+        return
+    keyring = masking.load_keyring()
+    entries = masking.protect_quarantine(rows, run.catalogue.columns(run.dataset), keyring)
+    warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, entries)
+
+
+def _failure_message(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

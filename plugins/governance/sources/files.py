@@ -1,0 +1,120 @@
+"""Read CSV (UTF-8 or GBK, declared or detected) and Excel drops as text.
+
+Every value stays text exactly as delivered: typing is the validator's job, and a value a
+reader "helpfully" converted (an ID turned into a float) could never be quarantined as sent.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from governance.sources.errors import SourceError
+
+_SNIFF_BYTES = 1 << 20
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the first megabyte decodes as UTF-8, else GBK."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gbk"
+    return "utf-8"
+
+
+def read_csv(path: Path, *, encoding: str, delimiter: str) -> pd.DataFrame:
+    encoding = detect_encoding(path) if encoding == "auto" else encoding
+    _check_decodes(path, encoding)
+    malformed: list[str] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        where = f"row {row.number}" if row.number is not None else "a row"
+        malformed.append(f"{where} has {row.actual_columns} fields, the header has {row.expected_columns}")
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=on_invalid_row),
+            convert_options=pacsv.ConvertOptions(column_types=_all_text(path, encoding, delimiter),
+                                                 strings_can_be_null=True, null_values=[""]),
+        )
+    except pa.ArrowInvalid as error:
+        raise SourceError(f"{path}: not a readable CSV file ({_without_data(error)})") from None
+    if malformed:
+        # Skipping would lose rows silently; the department must resend the file.
+        raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
+    return _strip_header(table.to_pandas(types_mapper=_text_types), path)
+
+
+def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
+    except ValueError as error:
+        raise SourceError(f"{path}: sheet {sheet!r} not found ({error})") from None
+    except Exception as error:
+        raise SourceError(f"{path}: not a readable Excel workbook ({type(error).__name__})") from None
+    frame = frame.replace("", pd.NA).astype("string")
+    return _strip_header(frame, path)
+
+
+def _check_decodes(path: Path, encoding: str) -> None:
+    """Fail on the first undecodable line, naming it, instead of loading mojibake."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with path.open("rb") as handle:
+        while chunk := handle.read(_SNIFF_BYTES):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError:
+                raise SourceError(f"{path}: line {line + _lines_before_error(chunk, encoding)} is not valid "
+                                  f"{encoding}; declare the file's encoding in its dataset standard") from None
+            line += text.count("\n")
+
+
+def _lines_before_error(chunk: bytes, encoding: str) -> int:
+    try:
+        chunk.decode(encoding)
+    except UnicodeDecodeError as error:
+        return chunk[: error.start].count(b"\n")
+    return 0
+
+
+def _all_text(path: Path, encoding: str, delimiter: str) -> dict[str, pa.DataType]:
+    """Every header name typed as text (pyarrow skips a UTF-8 BOM itself, as does ``utf-8-sig``)."""
+    with path.open(encoding=encoding, newline="") as handle:
+        header = handle.readline().rstrip("\r\n")
+    return {name: pa.string() for name in header.split(delimiter)}
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+
+
+def _text_types(arrow_type: pa.DataType) -> pd.StringDtype | None:
+    return pd.StringDtype() if pa.types.is_string(arrow_type) or pa.types.is_null(arrow_type) else None
+
+
+def _strip_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    names = [str(name).strip().lstrip("\ufeff") for name in frame.columns]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise SourceError(f"{path}: duplicate column(s) in the header: {', '.join(duplicated)}")
+    frame.columns = names
+    return frame.astype("string")
+
+
+def _without_data(error: Exception) -> str:
+    """pyarrow quotes the offending line; keep only its first clause."""
+    return str(error).split(":")[0]

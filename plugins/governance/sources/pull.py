@@ -1,0 +1,110 @@
+"""Find a dataset's drop for one night and land it as one Parquet file of text columns.
+
+Each landed row keeps where it came from (``_source_file``, ``_source_line``), so every
+quarantine entry and error can point the department at the exact row to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from governance.sources import database, files
+from governance.sources.errors import NoDrop, SourceError
+from governance.standards.models import Dataset
+
+SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
+
+
+@dataclass(frozen=True)
+class PullResult:
+    rows: int
+    files: list[str]
+    columns: list[str]
+
+
+def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
+    return landing_root / dataset.department / dataset.name / day.isoformat()
+
+
+def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path) -> PullResult:
+    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet)."""
+    source = dataset.source
+    if source.kind == "sql":
+        assert source.connection_id and source.query  # guaranteed by the Source model
+        chunks = database.read_query(source.connection_id, source.query)
+        origin = [f"sql:{source.connection_id}"]
+        return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
+    folder = landing_folder(landing_root, dataset, day)
+    drops = _drop_files(folder, source.pattern, dataset)
+    frames = []
+    for path in drops:
+        if source.kind == "csv":
+            frame = files.read_csv(path, encoding=source.encoding, delimiter=source.delimiter)
+        else:
+            frame = files.read_excel(path, sheet=source.sheet)
+        frames.append((path, frame))
+    _check_same_columns(frames)
+    numbered = (
+        _number_rows([frame], str(path.relative_to(landing_root)), first_line=2) for path, frame in frames
+    )
+    return _write((chunk for chunks in numbered for chunk in chunks),
+                  target, [str(path.relative_to(landing_root)) for path in drops])
+
+
+def _drop_files(folder: Path, pattern: str, dataset: Dataset) -> list[Path]:
+    if not folder.is_dir():
+        raise NoDrop(f"no drop for {dataset.key}: folder {folder} does not exist")
+    found = sorted(path for path in folder.glob(pattern) if path.is_file())
+    if not found:
+        raise NoDrop(f"no drop for {dataset.key}: no {pattern} file in {folder}")
+    resolved_folder = folder.resolve()
+    for path in found:
+        if not path.resolve().is_relative_to(resolved_folder):
+            raise SourceError(f"{path}: links outside the landing folder {folder}; refusing to read it")
+    return found
+
+
+def _check_same_columns(frames: list[tuple[Path, pd.DataFrame]]) -> None:
+    first_path, first = frames[0]
+    for path, frame in frames[1:]:
+        if list(frame.columns) != list(first.columns):
+            raise SourceError(f"{path}: its columns differ from {first_path.name}'s; "
+                              "all files of one drop must share one header")
+
+
+def _number_rows(chunks, origin: str, *, first_line: int):
+    line = first_line
+    for chunk in chunks:
+        chunk = chunk.reset_index(drop=True)
+        chunk[SOURCE_FILE] = origin
+        chunk[SOURCE_LINE] = pd.RangeIndex(line, line + len(chunk)).astype("int64")
+        line += len(chunk)
+        yield chunk
+
+
+def _write(chunks, target: Path, origins: list[str]) -> PullResult:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer: pq.ParquetWriter | None = None
+    rows, columns = 0, []
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                writer, columns = pq.ParquetWriter(target, table.schema), list(chunk.columns)
+            elif list(chunk.columns) != columns:
+                raise SourceError(f"{origins}: a later part of the drop has different columns")
+            writer.write_table(table.cast(writer.schema))
+            rows += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise SourceError(f"{', '.join(origins)}: the drop holds no rows")
+    return PullResult(rows=rows, files=origins, columns=[c for c in columns if not c.startswith("_")])
