@@ -10,6 +10,7 @@ NA where the value is valid or null (nulls are the not-null rule's business), el
 from __future__ import annotations
 
 import datetime
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,7 @@ _WHITESPACE = "[\\s\u00a0\u3000]"  # literal NBSP / ideographic space: Arrow's R
 _RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 _RIC_CHECK = np.array(list("10X98765432"))
 # Province-level codes, plus 83 for Taiwan residence permits (81/82 serve Hong Kong/Macao and their permits).
-_PROVINCES = np.array(
-    [11, 12, 13, 14, 15, 21, 22, 23, *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66), 71, 81, 82, 83]
-)
+_PROVINCES = np.r_[11:16, 21:24, 31:38, 41:47, 50:55, 61:66, 71, 81, 82, 83]
 
 # GB 32100-2015: 31-symbol alphabet, weights 3^(i-1) mod 31.
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -35,7 +34,7 @@ _USCC_VALUE[[ord(c) for c in _USCC_ALPHABET]] = np.arange(31)
 _ORG_VALUE = np.full(128, -1)
 _ORG_VALUE[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = np.arange(36)
 _ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
-_ORG_CHECK = np.array(list("0X98765432"))
+_ORG_CHECK = np.array(list("0X987654321"))
 
 
 def _as_string(values: pd.Series) -> pd.Series:
@@ -65,15 +64,20 @@ def _ric_check(digits: np.ndarray) -> np.ndarray:
     return _RIC_CHECK[digits @ _RIC_WEIGHTS % 11]
 
 
+def _number(digits: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The decimal number formed by digit columns ``start:stop``."""
+    return digits[:, start:stop] @ 10 ** np.arange(stop - start - 1, -1, -1)
+
+
 def _birth_dates(digits: np.ndarray) -> np.ndarray:
     """Birth dates (datetime64[D]) from digit positions 7-14; NaT unless a real date in or after 1900."""
-    year, month, day = (digits[:, a:b] @ 10 ** np.arange(b - a - 1, -1, -1) for a, b in ((6, 10), (10, 12), (12, 14)))
+    year, month, day = _number(digits, 6, 10), _number(digits, 10, 12), _number(digits, 12, 14)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 1, 12) - 1]
-    real = (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days + ((month == 2) & leap))
-    dates = (
-        (year - 1970).astype("M8[Y]") + (np.where(real, month, 1) - 1).astype("m8[M]")
-    ) + (np.where(real, day, 1) - 1).astype("m8[D]")
+    day_ok = (day >= 1) & (day <= month_days + (month == 2) * leap)
+    real = (year >= 1900) & (month >= 1) & (month <= 12) & day_ok
+    month, day = np.where(real, month, 1), np.where(real, day, 1)
+    dates = (year - 1970).astype("M8[Y]") + (month - 1).astype("m8[M]") + (day - 1).astype("m8[D]")
     return np.where(real, dates, np.datetime64("NaT", "D"))
 
 
@@ -106,7 +110,7 @@ def resident_id_reasons(values: pd.Series, today: datetime.date | None = None) -
     region_ok[derivable] = np.isin(digits[:, 0] * 10 + digits[:, 1], _PROVINCES)
     birth[derivable] = _birth_dates(digits)
     check_ok[derivable] = _ric_check(digits) == s[derivable].str.slice(17).str.upper().to_numpy(dtype=str)
-    lengths = s.str.len().to_numpy(dtype=float, na_value=18)
+    lengths = s.str.len()
     return _first_reason(
         values.index,
         [
@@ -114,8 +118,8 @@ def resident_id_reasons(values: pd.Series, today: datetime.date | None = None) -
             ("full_width_digits", _mask(s.str.contains("[０-９Ｘｘ]"))),
             ("scientific_notation", _mask(s.str.fullmatch("[0-9]([.,][0-9]+)?[eE][+]?[0-9]+"))),
             ("legacy_15_digit", derivable & ~well),
-            ("bad_length", lengths != 18),
-            ("bad_characters", (lengths == 18) & ~well),
+            ("bad_length", _mask(lengths != 18)),
+            ("bad_characters", _mask(lengths == 18) & ~well),
             ("bad_region_code", well & ~region_ok),
             ("bad_birth_date", well & np.isnat(birth)),
             ("future_birth_date", well & (birth > np.datetime64(today or datetime.date.today(), "D"))),
@@ -161,11 +165,10 @@ def credit_code_check_character(first17: pd.Series) -> pd.Series:
 
 
 def make_credit_code(prefix8: str, org8: str) -> str:
-    """A valid credit code from positions 1-8 and the first 8 organisation-code characters (data generators)."""
-    org8_codes = _codes(pd.Series([org8], dtype=_STRING), 8) if len(org8) == 8 else None
-    if org8_codes is None or (_ORG_VALUE[np.minimum(org8_codes, 127)] < 0).any() or (org8_codes > 127).any():
+    """A valid credit code from positions 1-8 and the organisation-code stem (for data generators)."""
+    if not re.fullmatch("[0-9A-Z]{8}", org8):
         raise ValueError(f"organisation code stem must be 8 digits / capital letters: {org8!r}")
-    first17 = prefix8 + org8 + str(_org_check(org8_codes)[0])
+    first17 = prefix8 + org8 + _org_check(np.array([[ord(c) for c in org8]]))[0]
     check = credit_code_check_character(pd.Series([first17])).iloc[0]
     if pd.isna(check):
         raise ValueError(f"not 17 characters of the credit-code alphabet: {first17!r}")
@@ -178,15 +181,16 @@ def credit_code_reasons(values: pd.Series) -> pd.Series:
     well = _mask(s.str.fullmatch(f"[{_USCC_ALPHABET}]{{18}}"))
     codes = _codes(s[well], 18)
     check_ok, org_ok = np.zeros(len(s), dtype=bool), np.zeros(len(s), dtype=bool)
-    check_ok[well] = _uscc_check(codes[:, :17]) == codes[:, 17].astype(np.uint32).view("U1")
-    org_ok[well] = _org_check(codes[:, 8:16]) == codes[:, 16].astype(np.uint32).view("U1")
-    lengths = s.str.len().to_numpy(dtype=float, na_value=18)
+    chars = codes.astype(np.uint32).view("U1")
+    check_ok[well] = _uscc_check(codes[:, :17]) == chars[:, 17]
+    org_ok[well] = _org_check(codes[:, 8:16]) == chars[:, 16]
+    lengths = s.str.len()
     return _first_reason(
         values.index,
         [
             ("whitespace", _mask(s.str.contains(_WHITESPACE))),
-            ("bad_length", lengths != 18),
-            ("bad_characters", (lengths == 18) & ~well),
+            ("bad_length", _mask(lengths != 18)),
+            ("bad_characters", _mask(lengths == 18) & ~well),
             ("bad_check_character", well & ~check_ok),
             ("bad_organization_code", well & ~org_ok),
         ],
@@ -196,13 +200,13 @@ def credit_code_reasons(values: pd.Series) -> pd.Series:
 def mobile_reasons(values: pd.Series) -> pd.Series:
     """Reason each mainland mobile number is not ``^1[3-9]\\d{9}$``, NA where it is or is null."""
     s = _as_string(values)
-    bare = s.str.strip().str.replace(r"[\s\-]", "", regex=True)
+    bare = s.str.replace(r"[\s\-]", "", regex=True)
     return _first_reason(
         values.index,
         [
             ("whitespace", _mask(s != s.str.strip())),
             ("has_country_prefix", _mask(bare.str.fullmatch(r"(\+|00)?861[3-9][0-9]{9}"))),
-            ("has_separators", _mask(bare.str.fullmatch("1[3-9][0-9]{9}") & (bare != s))),
+            ("has_separators", _mask(bare.str.fullmatch("1[3-9][0-9]{9}")) & _mask(bare != s)),
             ("bad_format", ~_mask(s.str.fullmatch("1[3-9][0-9]{9}")) & s.notna().to_numpy()),
         ],
     )
