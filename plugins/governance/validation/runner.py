@@ -1,0 +1,251 @@
+"""Run a suite with GX on a received frame and turn the results into row and table failures.
+
+What leaves this module never holds a data value: GX is asked for COMPLETE results with
+``exclude_unexpected_values`` (row indexes, no values), and the GX result objects stay inside. Row
+failures name a positional row, a rule, a column and a reason code; for identifier rules the reason is
+the specific one from ``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on
+the failing rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations import exceptions as gx_exceptions
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
+from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
+from governance.validation.suites import SuiteError, read_suite_json, rule_id
+
+__all__ = ["ROW_FAILURE_COLUMNS", "SuiteError", "ValidationOutcome", "load_suite", "to_gx_suite", "validate_frame"]
+
+ROW_FAILURE_COLUMNS = ["row", "rule", "column", "reason"]
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "exclude_unexpected_values": True,  # indexes only: unexpected values may be raw personal data
+    "partial_unexpected_count": 0,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
+_IDENTIFIER_REASONS = {
+    "expect_column_values_to_be_valid_resident_id": resident_id_reasons,
+    "expect_column_values_to_be_valid_credit_code": credit_code_reasons,
+    "expect_column_values_to_be_valid_mobile_number": mobile_reasons,
+}
+_REASONS = {
+    "expect_column_values_to_not_be_null": "missing",
+    "expect_column_values_to_be_unique": "duplicate_key",
+    "expect_compound_columns_to_be_unique": "duplicate_key",
+    "expect_column_values_to_be_in_set": "not_in_code_table",
+    "expect_column_value_lengths_to_be_between": "bad_length",
+    "expect_column_values_to_match_regex": "pattern_mismatch",
+    "expect_column_values_to_be_valid_date": "bad_date",
+    "expect_column_values_to_be_valid_number": "bad_number",
+    "expect_column_pair_gender_to_match_resident_id": "gender_mismatch",
+    "expect_column_pair_birth_date_to_match_resident_id": "birth_date_mismatch",
+}
+# Table-level results whose observed value is structural (column names, counts), never data.
+_SAFE_OBSERVED = ("expect_table_row_count", "expect_table_column_count")
+_POSITION = "_governance_position"
+_SUITE_KEYS = {"name", "expectations", "meta", "id", "notes", "suite_parameters"}
+_EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "severity", "rendered_content"}
+
+
+@dataclass
+class ValidationOutcome:
+    dataset_key: str
+    suite_name: str
+    row_count: int
+    row_failures: pd.DataFrame  # row (positional), rule, column, reason
+    table_failures: list[str] = field(default_factory=list)
+    expectation_results: list[dict[str, Any]] = field(default_factory=list)
+    success: bool = True
+
+    @property
+    def failed_rows(self) -> list[int]:
+        return sorted(set(self.row_failures["row"].tolist()))
+
+
+def load_suite(path: Path | str) -> dict[str, Any]:
+    """Read and check a suite file: SuiteError on invalid JSON (with line and column), a wrong shape, an
+    unknown expectation type or kwargs GX rejects."""
+    suite = read_suite_json(Path(path))
+    to_gx_suite(suite, source=str(path))
+    return suite
+
+
+def _label(index: int, expectation: dict[str, Any]) -> str:
+    meta = expectation.get("meta")
+    rule = meta.get("rule") if isinstance(meta, dict) else None
+    return f"expectations[{index}]" + (f" ({rule})" if rule else "")
+
+
+def to_gx_suite(suite: dict[str, Any], source: str = "<suite>") -> gx.ExpectationSuite:
+    """Build the GX suite, raising SuiteError where GX would log and silently drop an expectation."""
+    if not isinstance(suite.get("name"), str) or not suite["name"]:
+        raise SuiteError(source, "a suite needs a non-empty string 'name'")
+    if not isinstance(suite.get("expectations"), list):
+        raise SuiteError(source, "a suite needs an 'expectations' list")
+    if unknown := sorted(set(suite) - _SUITE_KEYS):
+        raise SuiteError(source, f"unknown suite keys: {', '.join(unknown)}")
+    built = []
+    for index, expectation in enumerate(suite["expectations"]):
+        if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
+            raise SuiteError(source, f"expectations[{index}] must be an object with a string 'type'")
+        label = _label(index, expectation)
+        if unknown := sorted(set(expectation) - _EXPECTATION_KEYS):
+            raise SuiteError(source, f"{label}: unknown keys: {', '.join(unknown)}")
+        if not isinstance(expectation.get("kwargs", {}), dict) or not isinstance(expectation.get("meta") or {}, dict):
+            raise SuiteError(source, f"{label}: 'kwargs' and 'meta' must be objects")
+        try:
+            configuration = ExpectationConfiguration(**{"kwargs": {}, **expectation})
+            configuration.to_domain_obj()  # raises where ExpectationSuite would log and drop
+            built.append(configuration)
+        except gx_exceptions.ExpectationNotFoundError:
+            raise SuiteError(source, f"{label}: unknown expectation type {expectation['type']!r}") from None
+        except Exception as error:  # pydantic and GX configuration errors alike
+            message = " ".join(str(error).split())[:300]
+            raise SuiteError(source, f"{label}: invalid {expectation['type']}: {message}") from None
+    meta = suite.get("meta") or {}
+    gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=built, meta=dict(meta), notes=suite.get("notes"))
+    if len(gx_suite.expectations) != len(built):
+        raise SuiteError(source, f"GX kept {len(gx_suite.expectations)} of {len(built)} expectations")
+    return gx_suite
+
+
+@cache
+def _batch_definition():
+    """One ephemeral GX context, pandas data source and whole-dataframe batch definition per process."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas("governance_frames").add_dataframe_asset("frame")
+    return asset.add_batch_definition_whole_dataframe("whole_frame")
+
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    columns = [kwargs[key] for key in ("column", "column_A", "column_B") if isinstance(kwargs.get(key), str)]
+    return columns + list(kwargs.get("column_list") or [])
+
+
+def _reported_column(kwargs: dict[str, Any]) -> str | None:
+    if "column_B" in kwargs:  # pair rules: the column checked against the ID (column_A)
+        return kwargs["column_B"]
+    if kwargs.get("column_list"):
+        return "+".join(kwargs["column_list"])
+    return kwargs.get("column")
+
+
+def _table_detail(type_: str, result: dict[str, Any]) -> str:
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if isinstance(mismatched, dict):
+        parts = [f"{what} columns: {', '.join(map(str, names))}" for what, names in sorted(mismatched.items()) if names]
+        return "; ".join(parts) or "column set mismatch"
+    if type_.startswith(_SAFE_OBSERVED) and "observed_value" in result:
+        return f"observed {result['observed_value']}"
+    return "failed"
+
+
+def _entry(
+    type_: str, rule: str | None, kwargs: dict[str, Any], success: bool, unexpected_count: int | None, error: str | None
+) -> dict[str, Any]:
+    """One expectation's result: counts only, never values."""
+    return {
+        "type": type_,
+        "rule": rule or f"{type_}:{_reported_column(kwargs)}",
+        "column": _reported_column(kwargs),
+        "success": success,
+        "unexpected_count": unexpected_count,
+        "error": error,
+    }
+
+
+def _exception_message(info: dict[str, Any] | None) -> str | None:
+    """First line of the first exception GX caught; its info is flat, or keyed by metric when a metric failed."""
+    infos = [info or {}, *[value for value in (info or {}).values() if isinstance(value, dict)]]
+    for item in infos:
+        if item.get("raised_exception"):
+            return (item.get("exception_message") or "error").strip().splitlines()[0][:200]
+    return None
+
+
+def _empty_failures() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row": pd.array([], dtype="int64"),
+            "rule": pd.array([], dtype=object),
+            "column": pd.array([], dtype=object),
+            "reason": pd.array([], dtype=object),
+        }
+    )
+
+
+def _row_failures(data: pd.DataFrame, type_: str, rule: str, kwargs: dict[str, Any], rows: list[int]) -> pd.DataFrame:
+    column = _reported_column(kwargs)
+    if type_ in _IDENTIFIER_REASONS:
+        values = data[kwargs["column"]].iloc[rows].reset_index(drop=True)
+        reasons = _IDENTIFIER_REASONS[type_](values).fillna("invalid").astype(object).tolist()
+    else:
+        reasons = _REASONS.get(type_, f"failed {type_.removeprefix('expect_')}")
+    return pd.DataFrame({"row": pd.array(rows, dtype="int64"), "rule": rule, "column": column, "reason": reasons})
+
+
+def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: str) -> ValidationOutcome:
+    """Validate ``frame`` (text columns plus ``_``-prefixed bookkeeping, which is ignored) against ``suite``.
+
+    Row numbers in the outcome are positions in ``frame``. Expectations on columns the frame lacks are not
+    run: they are table failures, as is any table-level rule that fails and any expectation GX cannot run.
+    Rows that fail a rule are listed even when the rule's ``mostly`` lets the expectation succeed.
+    """
+    to_gx_suite(suite, source=dataset_key)  # the whole suite must be valid, run or not
+    data = frame[[c for c in frame.columns if not str(c).startswith("_")]].reset_index(drop=True)
+    present = set(data.columns)
+    outcome = ValidationOutcome(dataset_key, suite.get("name", ""), len(data), _empty_failures())
+    entries: dict[int, tuple[dict[str, Any], str | None]] = {}
+    runnable = []
+    for position, expectation in enumerate(suite.get("expectations", [])):
+        kwargs = expectation.get("kwargs") or {}
+        if missing := [c for c in _columns_of(kwargs) if c not in present]:
+            entry = _entry(expectation["type"], rule_id(expectation), kwargs, False, None, "missing column")
+            entries[position] = (entry, f"not run, missing column {', '.join(missing)}")
+        else:  # meta carries the suite position through GX, which orders results its own way
+            runnable.append({**expectation, "meta": {**(expectation.get("meta") or {}), _POSITION: position}})
+    gx_suite = to_gx_suite({**suite, "expectations": runnable}, source=dataset_key)
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
+    pieces = []
+    for result in batch.validate(gx_suite, result_format=RESULT_FORMAT).results:
+        config = result.expectation_config
+        details, kwargs = result.result or {}, dict(config.kwargs)
+        entry = _entry(
+            config.type,
+            rule_id({"meta": config.meta}),
+            kwargs,
+            bool(result.success),
+            details.get("unexpected_count"),
+            _exception_message(result.exception_info),
+        )
+        table_failure = None
+        if entry["error"]:
+            table_failure = f"could not run ({entry['error']})"
+        elif "unexpected_index_list" in details:
+            if rows := [int(row) for row in details["unexpected_index_list"]]:
+                pieces.append(_row_failures(data, config.type, entry["rule"], kwargs, rows))
+        elif not result.success:
+            table_failure = _table_detail(config.type, details)
+        entries[int(config.meta[_POSITION])] = (entry, table_failure)
+    for position in sorted(entries):
+        entry, table_failure = entries[position]
+        outcome.expectation_results.append(entry)
+        if table_failure:
+            outcome.table_failures.append(f"{entry['rule']}: {table_failure}")
+    if pieces:
+        failures = pd.concat(pieces, ignore_index=True).sort_values(["row", "rule"], kind="stable")
+        outcome.row_failures = failures.reset_index(drop=True)
+    outcome.success = all(entry["success"] for entry in outcome.expectation_results)
+    return outcome
