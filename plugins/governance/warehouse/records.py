@@ -1,0 +1,179 @@
+"""The platform's own records in the ``governance`` schema: one row per run, and the quarantine.
+
+``run_record`` is keyed by (dag_id, run_id), so a rerun replaces its record. ``quarantine`` holds
+the rows a run set aside: where they came from, which rules they broke, the row with sensitive
+values masked (JSON) and the raw row as ciphertext produced by the caller (never plain text).
+A rerun replaces that run's quarantine entries. Timestamps are stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
+
+metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
+
+run_record = sa.Table(
+    "run_record", metadata,
+    sa.Column("dag_id", sa.String(250), primary_key=True),
+    sa.Column("run_id", sa.String(250), primary_key=True),
+    sa.Column("dataset_key", sa.String(200)),
+    sa.Column("department", sa.String(100)),
+    sa.Column("logical_date", sa.Date()),
+    sa.Column("started_at", sa.DateTime()),
+    sa.Column("finished_at", sa.DateTime()),
+    sa.Column("duration_s", sa.Float()),
+    sa.Column("rows_received", sa.BigInteger()),
+    sa.Column("rows_passed", sa.BigInteger()),
+    sa.Column("rows_quarantined", sa.BigInteger()),
+    sa.Column("rows_published", sa.BigInteger()),
+    sa.Column("verdict", sa.String(20)),
+    sa.Column("masked_columns", sa.Text(), comment="JSON list of the columns masked before publishing"),
+    sa.Column("leak_findings", sa.Text(), comment="JSON list of the leak scan's findings"),
+    sa.Column("message", sa.Text()),
+    sa.Index("ix_run_record_dataset", "dataset_key", "started_at"),
+    comment="每次数据治理运行的记录",
+)
+
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("dataset_key", sa.String(200), nullable=False),
+    sa.Column("source_file", sa.Text()),
+    sa.Column("source_line", sa.BigInteger()),
+    sa.Column("rules", sa.Text(), comment="the rules the row broke"),
+    sa.Column("masked_row", sa.Text(), comment="JSON of the row with sensitive values masked"),
+    sa.Column("raw_row_encrypted", sa.Text(), comment="ciphertext of the raw row (never plain text)"),
+    sa.Column("status", sa.String(10), nullable=False, server_default="open"),
+    sa.Column("closed_by_run", sa.String(250)),
+    sa.CheckConstraint("status IN ('open', 'closed')", name="ck_quarantine_status"),
+    sa.Index("ix_quarantine_run", "run_id", "dataset_key"),
+    sa.Index("ix_quarantine_open", "dataset_key", "status"),
+    comment="隔离区: 未通过校验的记录",
+)
+
+_JSON_COLUMNS = ("masked_columns", "leak_findings")
+_QUARANTINE_FIELDS = ("source_file", "source_line", "rules", "masked_row", "raw_row_encrypted", "status",
+                      "closed_by_run")
+
+
+def ensure_governance_tables(engine: sa.Engine) -> None:
+    """Create ``governance.run_record`` and ``governance.quarantine`` if missing."""
+    with write_transaction(engine) as connection:
+        ddl_lock(connection, "governance-tables")
+        metadata.create_all(connection)
+
+
+def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
+    """Insert or replace the record of run (dag_id, run_id); missing fields are stored as NULL.
+
+    ``masked_columns`` and ``leak_findings`` may be Python values (stored as JSON) or JSON text;
+    ``logical_date`` may be a date or a datetime (its date is kept); aware timestamps become UTC.
+    """
+    unknown = set(record) - set(run_record.c.keys())
+    if unknown:
+        raise ValueError(f"unknown run record field(s): {', '.join(sorted(unknown))}")
+    if not record.get("dag_id") or not record.get("run_id"):
+        raise ValueError("a run record needs dag_id and run_id")
+    row: dict[str, Any] = dict.fromkeys(run_record.c.keys()) | dict(record)
+    for name in _JSON_COLUMNS:
+        row[name] = _json(row[name])
+    if isinstance(row["logical_date"], datetime):
+        row["logical_date"] = row["logical_date"].date()
+    row["started_at"], row["finished_at"] = _utc(row["started_at"]), _utc(row["finished_at"])
+    if row["duration_s"] is None and row["started_at"] and row["finished_at"]:
+        row["duration_s"] = (row["finished_at"] - row["started_at"]).total_seconds()
+    ensure_governance_tables(engine)
+    with write_transaction(engine) as connection:
+        connection.execute(_upsert(connection, run_record, row))
+
+
+def write_quarantine(engine: sa.Engine, run_id: str, dataset_key: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Replace run ``run_id``'s quarantine entries for ``dataset_key`` with ``rows``; returns how many.
+
+    Each row has ``source_file``, ``source_line``, ``rules`` (text or a list of rule names),
+    ``masked_row`` (a dict, stored as JSON) and ``raw_row_encrypted`` (ciphertext, str or bytes).
+    """
+    entries = [_quarantine_entry(run_id, dataset_key, row) for row in rows]
+    ensure_governance_tables(engine)
+    with write_transaction(engine) as connection:
+        connection.execute(sa.delete(quarantine).where(quarantine.c.run_id == run_id,
+                                                       quarantine.c.dataset_key == dataset_key))
+        if entries:
+            connection.execute(sa.insert(quarantine), entries)
+    return len(entries)
+
+
+def latest_runs(engine: sa.Engine) -> list[dict[str, Any]]:
+    """The most recent run record of each dataset (by start time), JSON fields decoded, by dataset."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(run_record.name, schema=GOVERNANCE_SCHEMA):
+            return []
+        rank = sa.func.row_number().over(
+            partition_by=run_record.c.dataset_key,
+            order_by=[run_record.c.started_at.desc().nulls_last(), run_record.c.run_id.desc()],
+        ).label("rank")
+        ranked = sa.select(run_record, rank).subquery()
+        query = (sa.select(*[ranked.c[column.name] for column in run_record.columns])
+                 .where(ranked.c.rank == 1).order_by(ranked.c.dataset_key))
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    for row in rows:
+        for name in _JSON_COLUMNS:
+            row[name] = json.loads(row[name]) if row[name] else None
+    return rows
+
+
+def _quarantine_entry(run_id: str, dataset_key: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(row) - set(_QUARANTINE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown quarantine field(s): {', '.join(sorted(unknown))}")
+    raw = row.get("raw_row_encrypted")
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii")
+    elif raw is not None and not isinstance(raw, str):
+        raise TypeError("raw_row_encrypted must be ciphertext (str or bytes) produced by the caller, not a row")
+    rules = row.get("rules")
+    if rules is not None and not isinstance(rules, str):
+        rules = ", ".join(str(rule) for rule in rules)
+    masked = row.get("masked_row")
+    return {
+        "run_id": run_id,
+        "dataset_key": dataset_key,
+        "source_file": row.get("source_file"),
+        "source_line": row.get("source_line"),
+        "rules": rules,
+        "masked_row": masked if masked is None or isinstance(masked, str) else _json(masked),
+        "raw_row_encrypted": raw,
+        "status": row.get("status") or "open",
+        "closed_by_run": row.get("closed_by_run"),
+    }
+
+
+def _upsert(connection: sa.Connection, table: sa.Table, row: dict[str, Any]) -> sa.Executable:
+    statement = (postgresql.insert if is_postgres(connection) else sqlite.insert)(table).values(row)
+    key = [column.name for column in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=key, set_={name: statement.excluded[name] for name in row if name not in key})
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        json.loads(value)  # already JSON text: it must parse (raises ValueError otherwise)
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _utc(value: datetime | date | None) -> datetime | date | None:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
