@@ -98,11 +98,12 @@ def _build_divisions(_: argparse.Namespace) -> int:
 
 
 def _suites_generate(_: argparse.Namespace) -> int:
-    from governance.validation.suites import generate_all
+    from governance.standards.catalogue import load_catalogue
+    from governance.validation.suites import regenerate_all
 
     settings = get_settings()
-    for path, change in generate_all(settings.standards_root, settings.expectations_root):
-        print(f"{change:9} {path}")
+    for path in regenerate_all(load_catalogue(settings.standards_root), settings.expectations_root):
+        print(f"wrote {path}")
     return OK
 
 
@@ -115,8 +116,7 @@ def _demo_data(arguments: argparse.Namespace) -> int:
     drops = write_demo_data(load_catalogue(settings.standards_root), settings.landing_root, settings.var_root,
                             day, rows=arguments.rows)
     for drop in drops:
-        defects = sum(drop.defects.values())
-        print(f"{drop.dataset_key:45} {drop.rows:>8} rows  {defects:>5} defects  {drop.path}")
+        print(f"{drop.dataset:45} {drop.rows:>8} rows  {drop.defect_rows:>5} defects  {drop.path}")
     return OK
 
 

@@ -29,7 +29,7 @@ from governance.settings import REPO_ROOT
 from governance.standards.catalogue import ResolvedColumn, load_catalogue
 from governance.standards.models import Column, Masking
 
-TOKEN = re.compile(r"[0-9a-f]{64}")
+TOKEN = re.compile(r"[a-z2-7]{52}")
 CIPHERTEXT = re.compile(r"enc-\d{8}-[0-9a-f]{4}:[A-Za-z0-9_-]+=*")
 
 

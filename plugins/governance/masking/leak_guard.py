@@ -86,6 +86,14 @@ def _redact_mobiles(s: pd.Series) -> pd.Series:
     return s.str.replace(MOBILE, r"\1****\2", regex=True)
 
 
+def identifier_counts(values: pd.Series) -> dict[str, int]:
+    """How many valid resident IDs and mobile numbers ``values`` hold in clear (rule -> count, hits only)."""
+    text = as_text(values)
+    s = text[text.str.contains("[0-9]{11}").to_numpy(dtype=bool, na_value=False)]
+    counts = {"resident_id": len(_id_hits(s)), "mobile": len(_mobile_hits(s))}
+    return {rule: count for rule, count in counts.items() if count}
+
+
 def scan_and_redact(frame: pd.DataFrame, columns: Sequence[ResolvedColumn], *,
                     dataset: str = "") -> tuple[pd.DataFrame, list[LeakFinding]]:
     """Scan every column of ``frame`` (as masked for publishing), redact hits in free-text columns and

@@ -95,15 +95,21 @@ def default_keep(validator: str | None) -> tuple[int, int]:
 
 
 def pseudonymize(values: pd.Series, key: bytes) -> pd.Series:
-    """HMAC-SHA256 hex tokens (64 characters): the same value and key give the same token in every dataset,
-    so departments can join on it without seeing the identifier. Nothing is normalised: validated data is
-    canonical, and normalising here would hide a validation gap behind a silently merged token."""
+    """HMAC-SHA256 tokens, lowercase base32 (52 characters): the same value and key give the same token in
+    every dataset, so departments can join on it without seeing the identifier. Base32 has no digits but
+    2-7, so a token can never look like a resident ID or mobile number to the leak guard or a scanner.
+    Nothing is normalised: validated data is canonical, and normalising here would hide a validation gap
+    behind a silently merged token."""
     s = as_text(values)
     codes, uniques = pd.factorize(s)
     # One HMAC per distinct value; the trailing None is what code -1 (null) picks.
-    tokens = np.array([hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest() for value in uniques]
+    tokens = np.array([_base32(hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()) for value in uniques]
                       + [None], dtype=object)
     return pd.Series(tokens[codes], index=s.index, dtype=TEXT, name=s.name)
+
+
+def _base32(digest: bytes) -> str:
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
 def encrypt_values(values: pd.Series, key_id: str, key: bytes, associated_data: str) -> pd.Series:

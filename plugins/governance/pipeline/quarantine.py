@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from governance.masking import Keyring, encrypt_values, mask_column
 from governance.sources import SOURCE_FILE, SOURCE_LINE
+from governance.standards.catalogue import ResolvedColumn
+
+QUARANTINE_AAD = "governance.quarantine"
+_HTML_ROWS = 5000
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -40,6 +47,27 @@ def rule_counts(row_failures: pd.DataFrame) -> dict[str, int]:
     return {str(rule): int(count) for rule, count in counts.items()}
 
 
+def protect_for_warehouse(quarantined: pd.DataFrame, columns: list[ResolvedColumn],
+                          keyring: Keyring) -> list[dict[str, Any]]:
+    """Entries for ``governance.quarantine``: each row masked by its column rules, the raw row encrypted."""
+    present = [column for column in columns if column.name in quarantined.columns]
+    masked = pd.DataFrame({column.name: mask_column(quarantined[column.name], column, keyring)
+                           for column in present if column.masking.rule != "suppress"}, index=quarantined.index)
+    raw_json = pd.Series([json.dumps(row, ensure_ascii=False) for row in
+                          quarantined[[c.name for c in present]].astype(object).where(
+                              quarantined[[c.name for c in present]].notna(), None).to_dict("records")],
+                         index=quarantined.index)
+    ciphertexts = encrypt_values(raw_json, keyring.encryption_active, keyring.encryption_key, QUARANTINE_AAD)
+    masked_rows = masked.astype(object).where(masked.notna(), None).to_dict("records")
+    return [
+        {"source_file": source_file, "source_line": int(source_line), "rules": rules,
+         "masked_row": masked_row, "raw_row_encrypted": ciphertext}
+        for source_file, source_line, rules, masked_row, ciphertext in zip(
+            quarantined[SOURCE_FILE], quarantined[SOURCE_LINE], quarantined["_rules"], masked_rows, ciphertexts,
+            strict=True)
+    ]
+
+
 def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Path]:
     """CSV (formula-safe for spreadsheets) and HTML reports for the providing department."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,11 +81,12 @@ def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Pa
         writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
     header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+                   for row in frame.head(_HTML_ROWS).itertuples(index=False))
+    shown = f" The first {_HTML_ROWS} are shown; the CSV has them all." if len(frame) > _HTML_ROWS else ""
     html_path.write_text(
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
         f"<h1>{html.escape(stem)}</h1><p>{len(frame)} row(s) quarantined. Fix them at the source and resend; "
-        f"rows that pass next time are published and their entries closed.</p>"
+        f"rows that pass next time are published and their entries closed.{shown}</p>"
         f"<table border='1'><tr>{header}</tr>{body}</table>", encoding="utf-8")
     return [csv_path, html_path]
 

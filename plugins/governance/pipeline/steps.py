@@ -6,6 +6,7 @@ there, and returns a small JSON summary (counts and names, never data) for XCom 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,13 +19,21 @@ from governance.pipeline import quarantine
 from governance.pipeline.verdict import FAILED, decide
 from governance.pipeline.workarea import WorkArea
 from governance.settings import Settings, get_settings
-from governance.sources import pull_dataset
+from governance.sources import SourceError, pull_dataset
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
+from governance.standards.problems import StandardsError
+from governance.validation.suites import SuiteError
 
 
 class RunFailed(Exception):
     """The data broke the standard's verdict rules; retrying cannot help, so nothing is published."""
+
+
+# Failures of the data, the standards or the keys: retrying cannot help, so the task fails at once.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    RunFailed, SourceError, StandardsError, SuiteError, masking.KeyringError, masking.LeakBlocked,
+    masking.MaskingError, warehouse.SchemaDriftError, warehouse.PublishError)
 
 
 @dataclass
@@ -69,7 +78,7 @@ def pull(run: Run) -> dict:
 
 def validate(run: Run) -> dict:
     received = pd.read_parquet(run.area.received)
-    suite = validation.load_suite(validation.suite_path(run.settings.expectations_root, run.dataset))
+    suite = validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
     outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
     passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
     if len(passed) + len(quarantined) != len(received):
@@ -99,10 +108,11 @@ def validate(run: Run) -> dict:
 def mask(run: Run) -> dict:
     keyring = masking.load_keyring()
     passed = pd.read_parquet(run.area.passed)
-    result = masking.mask_frame(passed, run.catalogue.columns(run.dataset), keyring)
+    result = masking.mask_frame(passed, run.catalogue.columns(run.dataset), keyring, dataset=run.dataset.key)
     result.frame.to_parquet(run.area.masked, index=False)
-    summary = {"masked_columns": result.masked_columns,
-               "leak_findings": [finding.as_dict() for finding in result.findings]}
+    summary = {"masked_columns": {column: rule for column, rule in result.masked_columns.items() if rule != "none"},
+               "dropped_columns": result.dropped_columns,
+               "leak_findings": [dataclasses.asdict(finding) for finding in result.findings]}
     run.area.write_step("mask", summary)
     return summary
 
@@ -155,8 +165,7 @@ def _record_quarantine(run: Run) -> None:
     if rows.empty:
         warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, [])
         return
-    keyring = masking.load_keyring()
-    entries = masking.protect_quarantine(rows, run.catalogue.columns(run.dataset), keyring)
+    entries = quarantine.protect_for_warehouse(rows, run.catalogue.columns(run.dataset), masking.load_keyring())
     warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, entries)
 
 

@@ -14,6 +14,7 @@ from governance.warehouse.publish import PublishError, PublishResult, publish, s
 from governance.warehouse.records import (
     ensure_governance_tables,
     latest_runs,
+    previous_rows_received,
     quarantine,
     run_record,
     write_quarantine,
@@ -51,6 +52,7 @@ __all__ = [
     "ensure_table",
     "is_postgres",
     "latest_runs",
+    "previous_rows_received",
     "publish",
     "published_columns",
     "qualified_name",

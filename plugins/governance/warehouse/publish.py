@@ -51,6 +51,10 @@ _FORMATS = {"integer": "whole number", "decimal": "decimal number within the ele
             "date": "YYYY-MM-DD", "datetime": "YYYY-MM-DD HH:MM:SS"}
 
 
+class WarehouseUnavailable(Exception):
+    """The warehouse connection failed mid-publish; the table is unchanged and a retry may succeed."""
+
+
 class PublishError(Exception):
     """The rows could not be published; the published table is unchanged."""
 
@@ -104,7 +108,10 @@ def publish(engine: sa.Engine, catalogue: Catalogue, dataset: Dataset | str, par
             newer = _swap(connection, target, staging, dataset.load_mode, load_date, run_id)
         except sa.exc.DBAPIError as error:
             # The driver's detail lines can quote row values; report only the primary message.
-            raise PublishError(f"publishing {name} failed and the table is unchanged: {_describe(error)}") from None
+            message = f"publishing {name} failed and the table is unchanged: {_describe(error)}"
+            if error.connection_invalidated or isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise WarehouseUnavailable(message) from None
+            raise PublishError(message) from None
         finally:
             _drop_staging(engine, connection, staging)
     if newer:

@@ -37,6 +37,8 @@ run_record = sa.Table(
     sa.Column("verdict", sa.String(20)),
     sa.Column("masked_columns", sa.Text(), comment="JSON list of the columns masked before publishing"),
     sa.Column("leak_findings", sa.Text(), comment="JSON list of the leak scan's findings"),
+    sa.Column("quarantined_by_rule", sa.Text(), comment="JSON object: rows quarantined per rule"),
+    sa.Column("published_table", sa.String(250)),
     sa.Column("message", sa.Text()),
     sa.Index("ix_run_record_dataset", "dataset_key", "started_at"),
     comment="每次数据治理运行的记录",
@@ -60,7 +62,7 @@ quarantine = sa.Table(
     comment="隔离区: 未通过校验的记录",
 )
 
-_JSON_COLUMNS = ("masked_columns", "leak_findings")
+_JSON_COLUMNS = ("masked_columns", "leak_findings", "quarantined_by_rule")
 _QUARANTINE_FIELDS = ("source_file", "source_line", "rules", "masked_row", "raw_row_encrypted", "status",
                       "closed_by_run")
 
@@ -177,3 +179,15 @@ def _utc(value: datetime | date | None) -> datetime | date | None:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def previous_rows_received(engine: sa.Engine, dataset_key: str, run_id: str) -> int | None:
+    """Rows received by the dataset's latest other run that published, to spot a collapsing volume."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(run_record.name, schema=GOVERNANCE_SCHEMA):
+            return None
+        query = (sa.select(run_record.c.rows_received)
+                 .where(run_record.c.dataset_key == dataset_key, run_record.c.run_id != run_id,
+                        run_record.c.rows_published > 0)
+                 .order_by(run_record.c.logical_date.desc(), run_record.c.finished_at.desc()).limit(1))
+        return connection.execute(query).scalar()
