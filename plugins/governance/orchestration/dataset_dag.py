@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
+from types import ModuleType
 from typing import Any
 
 import pendulum
@@ -18,7 +19,6 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from governance.orchestration.docs import dataset_doc_md
-from governance.pipeline import steps
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
@@ -60,9 +60,11 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="pull")
         @_step
         def pull(**context: Any) -> dict:
+            from governance.sources import NoDrop
+
             try:
-                return steps.pull(_run(key, context))
-            except steps.NoDrop as missing:
+                return _steps().pull(_run(key, context))
+            except NoDrop as missing:
                 if dataset.update_cycle == "daily":
                     raise
                 raise AirflowSkipException(str(missing)) from None
@@ -70,17 +72,17 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="validate")
         @_step
         def validate(**context: Any) -> dict:
-            return steps.validate(_run(key, context))
+            return _steps().validate(_run(key, context))
 
         @task(task_id="mask")
         @_step
         def mask(**context: Any) -> dict:
-            return steps.mask(_run(key, context))
+            return _steps().mask(_run(key, context))
 
         @task(task_id="publish", outlets=[asset])
         @_step
         def publish(**context: Any) -> dict:
-            summary = steps.publish(_run(key, context))
+            summary = _steps().publish(_run(key, context))
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
                 "load_mode": summary["load_mode"], "table": summary["table"]}
@@ -89,7 +91,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="record")
         @_step
         def record(**context: Any) -> dict:
-            return steps.record(_run(key, context))
+            return _steps().record(_run(key, context))
 
         pull() >> validate() >> mask() >> publish() >> record()
     return dag
@@ -100,8 +102,15 @@ def _nightly(settings: Settings) -> BaseTimetable:
     return CronDataIntervalTimetable(settings.nightly_cron, timezone=settings.timezone)
 
 
-def _run(dataset_key: str, context: dict[str, Any]) -> steps.Run:
-    return steps.Run.create(dataset_key, context["run_id"], business_date(context))
+def _steps() -> ModuleType:
+    """The steps module, imported when a task runs: it pulls in GX and pandas, which parsing must not pay for."""
+    from governance.pipeline import steps
+
+    return steps
+
+
+def _run(dataset_key: str, context: dict[str, Any]) -> Any:
+    return _steps().Run.create(dataset_key, context["run_id"], business_date(context))
 
 
 def business_date(context: dict[str, Any]) -> date:
@@ -119,7 +128,7 @@ def _step(function: Callable[..., dict]) -> Callable[..., dict]:
     def wrapper(*args: Any, **kwargs: Any) -> dict:
         try:
             return function(*args, **kwargs)
-        except steps.DATA_ERRORS as error:
+        except _steps().DATA_ERRORS as error:
             raise AirflowFailException(str(error)) from error
     return wrapper
 
@@ -127,5 +136,5 @@ def _step(function: Callable[..., dict]) -> Callable[..., dict]:
 def _record_failure(dataset_key: str) -> Callable[[dict[str, Any]], None]:
     """Failed runs are recorded too: the oversight figures must count them."""
     def callback(context: dict[str, Any]) -> None:
-        steps.record(_run(dataset_key, context), error=context.get("exception") or RuntimeError("task failed"))
+        _steps().record(_run(dataset_key, context), error=context.get("exception") or RuntimeError("task failed"))
     return callback

@@ -1,0 +1,23 @@
+"""The Airflow plugin: wires the governance library into Airflow, nothing more.
+
+It mounts the library's web app at /governance (behind Airflow's login) and adds a
+"Data governance" entry to the Airflow UI's navigation.
+"""
+
+from typing import Any, ClassVar
+
+from airflow.api_fastapi.core_api.security import get_user
+from airflow.plugins_manager import AirflowPlugin
+
+from governance.webapp import create_app
+
+
+class GovernancePlugin(AirflowPlugin):
+    name = "governance"
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": create_app(require_user=get_user), "url_prefix": "/governance", "name": "Data governance"},
+    ]
+    external_views: ClassVar[list[dict[str, Any]]] = [
+        {"name": "Nightly runs", "href": "/governance/runs/page", "url_route": "governance-runs",
+         "destination": "nav", "category": "Data governance"},
+    ]
