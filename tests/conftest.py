@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import uuid
@@ -11,9 +12,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from governance.settings import airflow_environment
 from governance.standards.catalogue import Catalogue, load_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration once, at import: point it at a private home under var/test
+# before any test imports it, so tests never touch the demo's metadata DB or secrets.
+os.environ.setdefault("GOVERNANCE_VAR_ROOT", str(REPO_ROOT / "var" / "test"))
+os.environ.update(airflow_environment())
 
 # --------------------------------------------------------------------------------------------
 # Warehouse: the real standards catalogue, a fresh PostgreSQL database per test, and a
@@ -71,18 +78,31 @@ def postgres_admin() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_database(postgres_admin: sa.Engine) -> Iterator[str]:
-    """URL of a fresh, uniquely named database, dropped (WITH FORCE) after the test."""
+@contextlib.contextmanager
+def fresh_postgres_database(admin: sa.Engine) -> Iterator[str]:
+    """URL of a fresh, uniquely named database, dropped (WITH FORCE) afterwards."""
     name = f"gov_test_{uuid.uuid4().hex[:12]}"
-    preparer = postgres_admin.dialect.identifier_preparer
-    with postgres_admin.connect() as connection:
+    preparer = admin.dialect.identifier_preparer
+    with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {preparer.quote(name)}")
     try:
-        yield postgres_admin.url.set(database=name).render_as_string(hide_password=False)
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with postgres_admin.connect() as connection:
+        with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {preparer.quote(name)} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_database(postgres_admin: sa.Engine) -> Iterator[str]:
+    with fresh_postgres_database(postgres_admin) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_database_module(postgres_admin: sa.Engine) -> Iterator[str]:
+    """One fresh database shared by a module's tests (for expensive end-to-end runs)."""
+    with fresh_postgres_database(postgres_admin) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

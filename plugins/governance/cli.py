@@ -134,6 +134,7 @@ def _keys_init(_: argparse.Namespace) -> int:
 
 def _demo(arguments: argparse.Namespace) -> int:
     os.environ.update(airflow_environment())
+    os.environ.setdefault("GOVERNANCE_TASK_RETRIES", "0")  # a demo shows a failure at once, not after retries
     from governance.demo.run import run_demo
 
     return OK if run_demo(arguments.date or yesterday()) else PROBLEMS

@@ -30,6 +30,7 @@ class Settings:
     warehouse_url: str
     timezone: str
     nightly_cron: str
+    task_retries: int
 
     @property
     def docs_root(self) -> Path:
@@ -50,6 +51,7 @@ def get_settings() -> Settings:
         warehouse_url=os.environ.get("GOVERNANCE_WAREHOUSE_URL", default_warehouse),
         timezone=os.environ.get("GOVERNANCE_TIMEZONE", "Asia/Shanghai"),
         nightly_cron=os.environ.get("GOVERNANCE_NIGHTLY_CRON", "0 2 * * *"),
+        task_retries=int(os.environ.get("GOVERNANCE_TASK_RETRIES", "2")),
     )
 
 

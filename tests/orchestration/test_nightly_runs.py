@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 def governance(var_root: Path, warehouse_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
     environment |= {"GOVERNANCE_VAR_ROOT": str(var_root), "GOVERNANCE_WAREHOUSE_URL": warehouse_url}
-    return subprocess.run([GOVERNANCE, *args], env=environment, capture_output=True, text=True, timeout=900)
+    return subprocess.run([GOVERNANCE, *args], env=environment, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -326,7 +326,8 @@ def test_a_dropped_connection_leaves_the_table_unchanged(postgres_database, post
                 admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
         monkeypatch.setattr(publish_module, "_mid_swap", kill_own_session)
-        with pytest.raises(PublishError, match=r"publishing shared\.public_security__resident_population failed"):
+        with pytest.raises(publish_module.WarehouseUnavailable,
+                           match=r"publishing shared\.public_security__resident_population failed"):
             publish(engine, catalogue, RESIDENT, parquet([resident(7)]), load_date=D2, run_id="d2")
 
         assert content(engine, catalogue, RESIDENT) == before

@@ -28,7 +28,10 @@ def client(tmp_path: Path, monkeypatch) -> TestClient:
     return TestClient(create_app(require_user=airflow_login))
 
 
-@pytest.mark.parametrize("path", ["/runs", "/runs/page", "/reports/health/medical_institution/quarantine_2026-11-27.html"])
+REPORT = "/reports/health/medical_institution/quarantine_2026-11-27.html"
+
+
+@pytest.mark.parametrize("path", ["/runs", "/runs/page", REPORT])
 def test_every_route_requires_a_login(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code == 401
@@ -36,8 +39,7 @@ def test_every_route_requires_a_login(client: TestClient, path: str) -> None:
 
 def test_reports_are_served_to_logged_in_users_only_from_the_reports_folder(client: TestClient) -> None:
     auth = {"Authorization": "Bearer valid"}
-    assert client.get("/reports/health/medical_institution/quarantine_2026-11-27.html", headers=auth).text == \
-        "<p>report</p>"
+    assert client.get(REPORT, headers=auth).text == "<p>report</p>"
     assert client.get("/reports/health/medical_institution/..%2F..%2F..%2Fsecret.html", headers=auth).status_code \
         == 404
     assert client.get("/reports/health/medical_institution/notes.txt", headers=auth).status_code == 404

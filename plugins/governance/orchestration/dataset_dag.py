@@ -52,7 +52,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         doc_md=dataset_doc_md(catalogue, dataset),
         params={"business_date": Param(None, type=["null", "string"], format="date",
                                        description="Drop date to process (YYYY-MM-DD); default: logical date")},
-        default_args={"retries": 2, "retry_delay": timedelta(minutes=2),
+        default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                       "on_failure_callback": _record_failure(dataset.key)},
     ) as dag:
         key = dataset.key

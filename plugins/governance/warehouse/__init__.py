@@ -10,7 +10,7 @@ from governance.warehouse.engine import (
     warehouse_engine,
     write_transaction,
 )
-from governance.warehouse.publish import PublishError, PublishResult, publish, staging_table
+from governance.warehouse.publish import PublishError, PublishResult, WarehouseUnavailable, publish, staging_table
 from governance.warehouse.records import (
     ensure_governance_tables,
     latest_runs,
@@ -44,6 +44,7 @@ __all__ = [
     "PublishResult",
     "SchemaDriftError",
     "TableSync",
+    "WarehouseUnavailable",
     "check_frame_columns",
     "column_type",
     "dataset_table",

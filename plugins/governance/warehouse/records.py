@@ -34,7 +34,7 @@ run_record = sa.Table(
     sa.Column("rows_passed", sa.BigInteger()),
     sa.Column("rows_quarantined", sa.BigInteger()),
     sa.Column("rows_published", sa.BigInteger()),
-    sa.Column("verdict", sa.String(20)),
+    sa.Column("verdict", sa.String(32)),
     sa.Column("masked_columns", sa.Text(), comment="JSON list of the columns masked before publishing"),
     sa.Column("leak_findings", sa.Text(), comment="JSON list of the leak scan's findings"),
     sa.Column("quarantined_by_rule", sa.Text(), comment="JSON object: rows quarantined per rule"),
