@@ -53,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="masking keys").add_subparsers()
     _command(keys, "init", _keys_init, "create local demo keys in var/secrets (never committed)")
+    _command(keys, "status", _keys("status"), "key ids, fingerprints, status, and published values per key id")
+    _command(keys, "rotate", _keys("rotate"), "new encryption key; re-encrypt published values; retire old keys")
+    pseudonym = _command(keys, "rotate-pseudonym", _keys("rotate_pseudonym"),
+                         "rotate the pseudonym key in stages (see docs/operations.md)")
+    pseudonym.add_argument("--stage", choices=("prepare", "cutover", "finish"), required=True)
+    pseudonym.add_argument("--mapping-days", type=int, default=30, help="finish: minimum days since cutover")
+
+    grants = commands.add_parser("grants", help="warehouse roles that follow the sharing types").add_subparsers()
+    for name, help_text in (("apply", "create the department roles and re-apply every grant (PostgreSQL)"),
+                            ("plan", "print the grants the standards and agreements call for, apply nothing")):
+        grant_command = _command(grants, name, _grants, help_text)
+        grant_command.set_defaults(grants_action=name)
+        grant_command.add_argument("--date", type=date.fromisoformat, default=None,
+                                   help="day the agreements must be valid on (default: today)")
+        grant_command.add_argument("--role-prefix", default="", help="prefix for every role name (default: none)")
 
     demo = _command(commands, "demo", _demo, "run every dataset's DAG through Airflow and print a summary")
     demo.add_argument("--date", type=date.fromisoformat, default=None, help="business date (default: yesterday)")
@@ -132,9 +147,53 @@ def _keys_init(_: argparse.Namespace) -> int:
     return OK
 
 
+def _grants(arguments: argparse.Namespace) -> int:
+    from governance.standards.catalogue import load_catalogue
+    from governance.warehouse import warehouse_engine
+    from governance.warehouse.grants import apply_grants, plan_grants
+
+    settings = get_settings()
+    catalogue = load_catalogue(settings.standards_root)
+    today = arguments.date or datetime.now(ZoneInfo(settings.timezone)).date()
+    if arguments.grants_action == "plan":
+        from governance.profiles.definitions import PROFILES
+
+        plan = plan_grants(catalogue, today, prefix=arguments.role_prefix, derived=PROFILES.values())
+        print("\n".join(plan.lines()))
+        return OK
+    engine = warehouse_engine(settings.warehouse_url)
+    try:
+        report = apply_grants(engine, catalogue, today, prefix=arguments.role_prefix)
+    finally:
+        engine.dispose()
+    if not report.applied:
+        print(f"{engine.dialect.name} warehouse: no database roles, nothing applied")
+        return OK
+    for table, roles in sorted(report.granted.items()):
+        for role, columns in sorted(roles.items()):
+            print(f"shared.{table}: {role} SELECT ({', '.join(columns)})")
+    for table in report.skipped_tables:
+        print(f"shared.{table}: not published yet, granted on its first publish")
+    print(f"applied {report.grants} grant(s) for {len(report.plan.roles)} role(s) as of {today}")
+    return OK
+
+
+def _keys(name: str) -> Callable[[argparse.Namespace], int]:
+    """A `keys` subcommand from governance.masking.commands, reading the keyring as the pipelines do."""
+
+    def handler(arguments: argparse.Namespace) -> int:
+        os.environ.update(airflow_environment())  # the same secrets backend as the tasks (env values win)
+        from governance.masking import commands
+
+        return getattr(commands, name)(arguments)
+
+    return handler
+
+
 def _demo(arguments: argparse.Namespace) -> int:
     os.environ.update(airflow_environment())
     os.environ.setdefault("GOVERNANCE_TASK_RETRIES", "0")  # a demo shows a failure at once, not after retries
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task errors show; chatter does not
     from governance.demo.run import run_demo
 
     return OK if run_demo(arguments.date or yesterday()) else PROBLEMS

@@ -397,10 +397,10 @@ def test_same_seed_same_drop_and_the_world_is_stable_across_nights(catalogue, tm
 
 
 def test_workbooks_beyond_the_excel_row_limit_are_split_and_stale_parts_removed(catalogue, tmp_path, monkeypatch):
-    import governance.demo.data as demo_data
+    import governance.demo.writers as demo_writers
 
     key = "human_resources/social_insurance_enrollment"
-    monkeypatch.setattr(demo_data, "EXCEL_MAX_ROWS", 60)
+    monkeypatch.setattr(demo_writers, "EXCEL_MAX_ROWS", 60)
     drops = {d.dataset: d for d in write_demo_data(catalogue, tmp_path / "landing", tmp_path / "var", DAY, rows=300)}
     split = drops[key]
     assert len(split.files) == -(-split.rows // 60) >= 2 and split.path == split.files[0]
