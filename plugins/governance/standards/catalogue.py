@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from governance.standards.agreements import Agreement, AgreementFile, check_agreement
 from governance.standards.models import (
     SENSITIVE_GRADES,
     CodeTableFile,
@@ -85,6 +86,7 @@ class Catalogue:
     elements: dict[str, Element] = field(default_factory=dict)
     code_tables: dict[str, CodeTable] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
+    agreements: dict[str, Agreement] = field(default_factory=dict)  # sharing agreements, by id
 
     def dataset(self, key: str) -> Dataset:
         """Look a dataset up by ``department/dataset`` or by its DAG id."""
@@ -156,6 +158,12 @@ class _Loader:
                 self._problem(document.file, document.line_of(("dataset", "name")), "dataset.name",
                               "file-location", f"dataset {dataset.key} must live in {expected}")
             self._add(catalogue.datasets, dataset.key, dataset, document, ("dataset",))
+        for document, parsed in self._parse_all("agreements/*.yaml", AgreementFile):
+            agreement = parsed.agreement
+            if document.file.stem != agreement.id:
+                self._problem(document.file, document.line_of(("agreement", "id")), "agreement.id",
+                              "file-location", f"agreement {agreement.id} must live in agreements/{agreement.id}.yaml")
+            self._add(catalogue.agreements, agreement.id, agreement, document, ("agreement",))
         return catalogue
 
     def _parse_all(self, pattern: str, model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, Any]]:
@@ -248,6 +256,9 @@ def _cross_reference_problems(catalogue: Catalogue, origins: dict[str, tuple[Pos
     for dataset in catalogue.datasets.values():
         document, _ = origins[f"Dataset:{dataset.key}"]
         _check_dataset(catalogue, dataset, _reporter(catalogue.root, document, problems), invalid_items)
+    for agreement in catalogue.agreements.values():
+        document, _ = origins[f"Agreement:{agreement.id}"]
+        check_agreement(catalogue, agreement, _reporter(catalogue.root, document, problems))
     return problems
 
 
