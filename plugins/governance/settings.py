@@ -8,6 +8,7 @@ works on a fresh clone.
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,16 @@ class Settings:
     timezone: str
     nightly_cron: str
     task_retries: int
+    # Oversight (freshness, alerts, weekly bulletin); defaults so other constructors need not change.
+    bulletin_root: Path = REPO_ROOT / "var" / "bulletins"
+    nightly_deadline: str = "06:00"
+    oversight_cron: str = "0 * * * *"
+    bulletin_cron: str = "0 8 * * 1"
+    freshness_skew_minutes: int = 15
+    alert_email_to: str = ""
+    alert_email_from: str = ""
+    alert_smtp_conn_id: str = "smtp_default"
+    alert_webhook_url: str = ""
 
     @property
     def docs_root(self) -> Path:
@@ -52,6 +63,15 @@ def get_settings() -> Settings:
         timezone=os.environ.get("GOVERNANCE_TIMEZONE", "Asia/Shanghai"),
         nightly_cron=os.environ.get("GOVERNANCE_NIGHTLY_CRON", "0 2 * * *"),
         task_retries=int(os.environ.get("GOVERNANCE_TASK_RETRIES", "2")),
+        bulletin_root=_path("GOVERNANCE_BULLETIN_ROOT", var_root / "bulletins"),
+        nightly_deadline=os.environ.get("GOVERNANCE_NIGHTLY_DEADLINE", "06:00"),
+        oversight_cron=os.environ.get("GOVERNANCE_OVERSIGHT_CRON", "0 * * * *"),
+        bulletin_cron=os.environ.get("GOVERNANCE_BULLETIN_CRON", "0 8 * * 1"),
+        freshness_skew_minutes=int(os.environ.get("GOVERNANCE_FRESHNESS_SKEW_MINUTES", "15")),
+        alert_email_to=os.environ.get("GOVERNANCE_ALERT_EMAIL_TO", ""),
+        alert_email_from=os.environ.get("GOVERNANCE_ALERT_EMAIL_FROM", ""),
+        alert_smtp_conn_id=os.environ.get("GOVERNANCE_ALERT_SMTP_CONN_ID", "smtp_default"),
+        alert_webhook_url=os.environ.get("GOVERNANCE_ALERT_WEBHOOK_URL", ""),
     )
 
 
@@ -78,3 +98,81 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
     }
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
+
+
+def deployment_environment(
+    *,
+    metadata_host: str, metadata_user: str, metadata_password: str | None, metadata_database: str,
+    broker_host: str, broker_db: int | str,
+    warehouse_host: str, warehouse_user: str, warehouse_password: str | None, warehouse_database: str,
+    api_url: str, jwt_secret: str, api_secret_key: str, fernet_key: str,
+    airflow_home: str, code_root: str, data_root: str,
+    metadata_port: int | str = 5432, broker_port: int | str = 6379, warehouse_port: int | str = 5432,
+    public_url: str | None = None, admin_user: str = "admin", worker_concurrency: int | str = 2,
+    scheduler_health_port: int | str = 8974, worker_log_port: int | str = 8793,
+    triggerer_log_port: int | str = 8794, timezone: str = "Asia/Shanghai",
+) -> dict[str, str]:
+    """The environment of every Airflow service of a CeleryExecutor deployment, given where things are.
+
+    One source of truth for two deployments: ``docker-compose.yml`` carries exactly this for its service
+    hosts and container paths (``tests/deployment/test_compose.py`` checks it), and the local multi-process
+    test starts its api-server, scheduler, dag-processor and Celery worker with it for 127.0.0.1 and tmp paths.
+
+    - ``*_host/_port/_user/_password/_database``: the Airflow metadata PostgreSQL, the Redis broker (Celery
+      messages only; results go to the metadata DB, Airflow's default) and the shared warehouse PostgreSQL.
+    - ``api_url``: the api-server as the workers reach it (their Task Execution API is ``<api_url>/execution/``);
+      ``public_url``: as browsers reach it (``[api] base_url``, default ``api_url``).
+    - ``jwt_secret`` (task and UI tokens), ``api_secret_key`` (log fetching) and ``fernet_key`` (secrets in the
+      metadata DB) must be the same in every process. Secrets and passwords are placed as given, so compose
+      passes ``${VAR}`` references to its ``.env`` and the test real values; use URL-safe values (hex).
+    - ``airflow_home``: logs and the SimpleAuthManager passwords file; ``code_root``: ``dags/``, ``plugins/``,
+      ``standards/``, ``expectations/``; ``data_root``: the landing, work and reports areas, which every worker
+      and the api-server must see at the same path (a shared volume).
+
+    Masking keys and departmental connections are not here: they come from the secrets backend
+    (``AIRFLOW_VAR_GOVERNANCE_KEYRING``, ``AIRFLOW_CONN_*``).
+    """
+    def postgres(driver: str, user: str, password: str | None, host: str, port: int | str, database: str) -> str:
+        credentials = f"{user}:{password}" if password else user
+        return f"postgresql+{driver}://{credentials}@{host}:{port}/{database}"
+
+    def under(root: str, *parts: str) -> str:
+        return posixpath.join(root, *parts)
+
+    api_url = api_url.rstrip("/")
+    return {
+        "AIRFLOW_HOME": airflow_home,
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{admin_user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": under(airflow_home, "simple_auth_manager_passwords.json"),
+        "AIRFLOW__CORE__DAGS_FOLDER": under(code_root, "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": under(code_root, "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # A new dataset DAG publishes to the shared warehouse only once an operator has unpaused it.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": timezone,
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres("psycopg2", metadata_user, metadata_password, metadata_host,
+                                                        metadata_port, metadata_database),
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{broker_host}:{broker_port}/{broker_db}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+        "AIRFLOW__API__BASE_URL": (public_url or api_url).rstrip("/"),
+        "AIRFLOW__API__SECRET_KEY": api_secret_key,
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(scheduler_health_port),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": under(airflow_home, "logs"),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(triggerer_log_port),
+        "GOVERNANCE_STANDARDS_ROOT": under(code_root, "standards"),
+        "GOVERNANCE_EXPECTATIONS_ROOT": under(code_root, "expectations"),
+        "GOVERNANCE_VAR_ROOT": data_root,
+        "GOVERNANCE_LANDING_ROOT": under(data_root, "landing"),
+        "GOVERNANCE_WORK_ROOT": under(data_root, "work"),
+        "GOVERNANCE_REPORTS_ROOT": under(data_root, "reports"),
+        "GOVERNANCE_WAREHOUSE_URL": postgres("psycopg", warehouse_user, warehouse_password, warehouse_host,
+                                             warehouse_port, warehouse_database),
+        "GOVERNANCE_TIMEZONE": timezone,
+    }
