@@ -28,6 +28,7 @@ demo: venv
 
 test: venv lint
 	$(GOV) standards check
+	$(GOV) suites check
 	$(BIN)/pytest
 
 lint: venv
@@ -36,6 +37,12 @@ lint: venv
 airflow: venv
 	$(GOV) keys init
 	$(GOV) airflow -- standalone
+
+# The sharing API under load on loopback against the local PostgreSQL (docs/sharing.md): publishes a
+# synthetic register, serves it with 1 and 2 uvicorn workers, writes var/bench/api.json.
+.PHONY: bench-api
+bench-api: venv
+	$(BIN)/python -m governance.sharing.bench
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: venv

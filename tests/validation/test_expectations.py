@@ -2,6 +2,7 @@
 GX's own JSON round trip (in memory and through a file context read back by a fresh process)."""
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,10 +15,12 @@ from faker import Faker
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.registry import get_expectation_impl
 
+from governance.settings import REPO_ROOT
 from governance.validation import expectations as custom
 from governance.validation.expectations import (
     CUSTOM_EXPECTATIONS,
     birth_date_matches,
+    code_table_codes,
     fixed_width,
     gender_matches,
     number_pattern,
@@ -49,6 +52,7 @@ ALL_CUSTOM = [
         "type": "expect_column_pair_birth_date_to_match_resident_id",
         "kwargs": {"column_A": "id", "column_B": "born", "strftime_format": "%Y-%m-%d", **PAIR},
     },
+    {"type": "expect_column_values_to_be_in_code_table", "kwargs": {"column": "region", "code_table": "division"}},
 ]
 for _index, _expectation in enumerate(ALL_CUSTOM):
     _expectation["meta"] = {"generated": True, "rule": f"rule_{_index}"}
@@ -77,7 +81,7 @@ def sex(id_number: str) -> str:
 
 
 def test_all_custom_expectations_registered() -> None:
-    assert len(CUSTOM_EXPECTATIONS) == 7
+    assert len(CUSTOM_EXPECTATIONS) == 8
     for type_, cls in CUSTOM_EXPECTATIONS.items():
         assert get_expectation_impl(type_) is cls
     assert set(CUSTOM_EXPECTATIONS) == {e["type"] for e in ALL_CUSTOM}
@@ -138,6 +142,7 @@ def test_custom_expectations_flag_the_right_rows(batch_definition, ids: list[str
             "amount": ["1.5", "1.555", None, "-2"],
             "beds": ["10", "10.0", None, "x"],
             "gender": [sex(ids[0]), sex(ids[1]), "2" if sex(ids[2]) == "1" else "1", "1"],
+            "region": ["110101", "110103", "999999", None],  # 110103 崇文区 is retired, still legitimate
         },
         dtype="str",
     )
@@ -156,6 +161,7 @@ def test_custom_expectations_flag_the_right_rows(batch_definition, ids: list[str
         "rule_6": [1, 3],
         "rule_7": [2],
         "rule_8": [2],
+        "rule_9": [2],
     }
     assert all("unexpected_list" not in r.result for r in results.results)
 
@@ -197,3 +203,15 @@ def test_suite_round_trip_through_file_context_in_fresh_process(tmp_path: Path) 
     assert report["bare"] == 0  # the hazard load_suite guards against
     assert report["loaded"] == len(ALL_CUSTOM)
     assert report["context"] == [[e["type"], e["kwargs"], e["meta"]] for e in ALL_CUSTOM]
+
+
+def test_code_table_is_named_in_the_suite_and_read_from_the_settings_standards(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(Exception, match="unknown code table 'genders'"):
+        custom.ExpectColumnValuesToBeInCodeTable(column="x", code_table="genders")
+    assert code_table_codes("gender") == ["0", "1", "2", "9"]
+    standards = tmp_path / "standards"
+    shutil.copytree(REPO_ROOT / "standards", standards)
+    gender = standards / "codes" / "gender.yaml"
+    gender.write_text(gender.read_text(encoding="utf-8") + '  "5": 测试性别\n', encoding="utf-8")
+    monkeypatch.setenv("GOVERNANCE_STANDARDS_ROOT", str(standards))
+    assert code_table_codes("gender") == ["0", "1", "2", "5", "9"]

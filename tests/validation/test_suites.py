@@ -9,6 +9,7 @@ import pytest
 from governance.settings import REPO_ROOT
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import ValueDomain
+from governance.validation.expectations import code_table_codes
 from governance.validation.suites import (
     SuiteError,
     dumps_suite,
@@ -51,7 +52,12 @@ def test_resident_population_rules(catalogue: Catalogue) -> None:
         "meta": {"generated": True, "rule": "id_number.resident_id"},
     }
     assert rules["mobile.mobile"]["type"] == "expect_column_values_to_be_valid_mobile_number"
-    assert rules["gender.code_table"]["kwargs"]["value_set"] == ["0", "1", "2", "9"]
+    assert rules["gender.code_table"] == {
+        "type": "expect_column_values_to_be_in_code_table",
+        "kwargs": {"column": "gender", "code_table": "gender"},
+        "meta": {"generated": True, "rule": "gender.code_table"},
+    }
+    assert rules["region_code.code_table"]["kwargs"] == {"column": "region_code", "code_table": "division"}
     assert rules["name.max_length"]["kwargs"] == {"column": "name", "min_value": 0, "max_value": 50}
     assert rules["address.max_length"]["kwargs"]["max_value"] == 200
     assert "id_number.max_length" not in rules  # the validator covers the length
@@ -69,10 +75,26 @@ def test_resident_population_rules(catalogue: Catalogue) -> None:
 
 def test_division_codes_include_retired(catalogue: Catalogue) -> None:
     suite = generate_suite(catalogue, catalogue.dataset("public_security/resident_population"))
-    codes = set(by_rule(suite)["region_code.code_table"]["kwargs"]["value_set"])
+    codes = set(code_table_codes(by_rule(suite)["region_code.code_table"]["kwargs"]["code_table"]))
     retired = catalogue.code_tables["division"].retired
     assert retired and retired <= codes
     assert {"110103", "110101"} <= codes  # 崇文区 (retired 2010), 东城区
+    assert len(codes) == len(catalogue.code_tables["division"].codes)
+
+
+def test_every_code_table_column_names_its_table(catalogue: Catalogue) -> None:
+    for dataset in catalogue.datasets.values():
+        rules = by_rule(generate_suite(catalogue, dataset))
+        for column in catalogue.columns(dataset):
+            table = column.element.domain.code_table
+            if table:
+                assert rules[f"{column.name}.code_table"]["kwargs"] == {"column": column.name, "code_table": table}
+        assert "expect_column_values_to_be_in_set" not in {e["type"] for e in rules.values()}
+
+
+def test_committed_suites_stay_readable() -> None:
+    for path in EXPECTATIONS_ROOT.glob("*/*.json"):
+        assert len(path.read_text(encoding="utf-8").splitlines()) < 400, f"{path} inlines a code table again"
 
 
 def test_compound_key_numbers_and_credit_codes(catalogue: Catalogue) -> None:
@@ -93,7 +115,7 @@ def test_compound_key_numbers_and_credit_codes(catalogue: Catalogue) -> None:
     enterprise = by_rule(generate_suite(catalogue, catalogue.dataset("market_regulation/enterprise_registration")))
     assert "legal_rep_id_number.resident_id" in enterprise
     assert "credit_code.unique" in enterprise and "credit_code.credit_code" in enterprise
-    assert enterprise["status.code_table"]["type"] == "expect_column_values_to_be_in_set"
+    assert enterprise["status.code_table"]["type"] == "expect_column_values_to_be_in_code_table"
     medical = by_rule(generate_suite(catalogue, catalogue.dataset("health/medical_institution")))
     assert medical["bed_count.integer"]["kwargs"] == {"column": "bed_count", "number_type": "integer"}
 
@@ -118,7 +140,7 @@ def test_regenerate_keeps_owner_expectations_and_updates_generated(catalogue: Ca
     generated = generate_suite(catalogue, catalogue.dataset("public_security/resident_population"))
     existing = copy.deepcopy(generated)
     rules = by_rule(existing)
-    rules["gender.code_table"]["kwargs"]["value_set"] = ["1"]  # stale generated rule: must be regenerated
+    rules["gender.code_table"]["kwargs"]["code_table"] = "ethnicity"  # stale generated rule: must be regenerated
     tightened = rules["name.max_length"]
     tightened["kwargs"]["max_value"] = 20
     tightened["meta"]["generated"] = False  # owner tightened it
@@ -147,7 +169,7 @@ def test_regenerate_keeps_owner_expectations_and_updates_generated(catalogue: Ca
     result = by_rule({"expectations": [e for e in merged["expectations"] if e.get("meta", {}).get("rule")]})
     ids = [e.get("meta", {}).get("rule") for e in merged["expectations"]]
     assert len([i for i in ids if i]) == len(set(i for i in ids if i))  # no rule twice
-    assert result["gender.code_table"]["kwargs"]["value_set"] == ["0", "1", "2", "9"]
+    assert result["gender.code_table"]["kwargs"] == {"column": "gender", "code_table": "gender"}
     assert result["name.max_length"]["kwargs"]["max_value"] == 20
     assert result["name.max_length"]["meta"]["generated"] is False
     assert result["address.max_length"]["kwargs"]["max_value"] == 100

@@ -1,5 +1,6 @@
-"""Custom GX Core 1.x expectations for Chinese identifiers, text-encoded dates and numbers, and cross-field
-consistency with the resident ID number. Importing this module registers them with GX.
+"""Custom GX Core 1.x expectations for Chinese identifiers, text-encoded dates and numbers, code tables of the
+shared standards, and cross-field consistency with the resident ID number. Importing this module registers
+them with GX.
 
 Every check is vectorised: the metric receives a whole column (GX has already dropped nulls; null handling
 is the not-null rule's business) and returns a boolean Series. The identifier rules delegate to
@@ -8,15 +9,22 @@ is the not-null rule's business) and returns a boolean Series. The identifier ru
 Suite JSON must name every parameter these expectations take: the parameters have no class-level defaults
 (``strftime_format``, ``number_type``, ``ignore_row_if`` are required), so GX never saves one of them with
 empty kwargs, and ``governance.validation.runner.load_suite`` imports this module before parsing a suite.
+
+A code-table rule names the table (``code_table: division``) instead of listing its codes: the codes live once,
+in ``standards/codes/``, and are read from the standards catalogue when a suite is built, so a suite stays
+readable and follows the standard when a table changes (GB/T 2260 alone has thousands of division codes).
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from great_expectations.compatibility import pydantic
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
 from great_expectations.expectations.metrics.map_metric_provider import (
@@ -26,6 +34,8 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
+from governance.settings import get_settings
+from governance.standards.catalogue import load_catalogue
 from governance.validation.identifiers import (
     birth_date_from_resident_id,
     credit_code_reasons,
@@ -82,6 +92,22 @@ def valid_numbers(values: pd.Series, number_type: str, precision: int | None, sc
     return _mask(values.astype(_STRING).str.fullmatch(number_pattern(number_type, precision, scale)))
 
 
+@cache
+def _code_tables(standards_root: Path) -> dict[str, list[str]]:
+    """Every code of every table (retired division codes included), loaded once per process and root."""
+    tables = load_catalogue(standards_root).code_tables
+    return {table_id: sorted(table.codes) for table_id, table in tables.items()}
+
+
+def code_table_codes(code_table: str) -> list[str]:
+    """The codes of ``code_table`` in the standards catalogue the settings point at; KeyError if unknown."""
+    root = get_settings().standards_root
+    tables = _code_tables(root)
+    if code_table not in tables:
+        raise KeyError(f"unknown code table {code_table!r}; {root / 'codes'} has {', '.join(sorted(tables))}")
+    return tables[code_table]
+
+
 # ------------------------------------------------------------------------------------------ metrics
 
 
@@ -127,6 +153,15 @@ class ColumnValuesValidNumber(ColumnMapMetricProvider):
         cls, column: pd.Series, number_type: str, precision: int | None = None, scale: int | None = None, **kwargs
     ) -> pd.Series:
         return pd.Series(valid_numbers(column, number_type, precision, scale), index=column.index)
+
+
+class ColumnValuesInCodeTable(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.governance_in_code_table"
+    condition_value_keys = ("code_table",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, code_table: str, **kwargs) -> pd.Series:
+        return column.astype(_STRING).isin(code_table_codes(code_table))
 
 
 def gender_matches(id_numbers: pd.Series, genders: pd.Series) -> np.ndarray:
@@ -211,6 +246,25 @@ class ExpectColumnValuesToBeValidNumber(ColumnMapExpectation):
     args_keys = ("column", "number_type")
 
 
+class ExpectColumnValuesToBeInCodeTable(ColumnMapExpectation):
+    """Values are codes of the standards' code table ``code_table`` (``standards/codes/<id>.yaml``, or
+    ``division``: GB/T 2260 including retired codes, which stay legitimate in historical records)."""
+
+    code_table: str
+    map_metric = "column_values.governance_in_code_table"
+    success_keys = ("code_table", "mostly")
+    args_keys = ("column", "code_table")
+
+    @pydantic.validator("code_table")
+    def _known_code_table(cls, code_table: str) -> str:
+        """A suite naming a table the standards lack is broken when loaded, not when a night's data arrives."""
+        try:
+            code_table_codes(code_table)
+        except KeyError as error:
+            raise ValueError(error.args[0]) from None
+        return code_table
+
+
 class ExpectColumnPairGenderToMatchResidentId(ColumnPairMapExpectation):
     """A stated gender (column_B, GB/T 2261.1 '1'/'2') agrees with the parity of the ID number's 17th digit
     (column_A)."""
@@ -239,6 +293,7 @@ CUSTOM_EXPECTATIONS = {
         ExpectColumnValuesToBeValidMobileNumber,
         ExpectColumnValuesToBeValidDate,
         ExpectColumnValuesToBeValidNumber,
+        ExpectColumnValuesToBeInCodeTable,
         ExpectColumnPairGenderToMatchResidentId,
         ExpectColumnPairBirthDateToMatchResidentId,
     )

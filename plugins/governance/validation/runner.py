@@ -1,10 +1,10 @@
 """Run a suite with GX on a received frame and turn the results into row and table failures.
 
 What leaves this module never holds a data value: GX is asked for COMPLETE results with
-``exclude_unexpected_values`` (row indexes, no values), and the GX result objects stay inside. Row
-failures name a positional row, a rule, a column and a reason code; for identifier rules the reason is
-the specific one from ``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on
-the failing rows only.
+``exclude_unexpected_values`` (row indexes, no values), and the GX result leaves only as ``docs_result``,
+stripped to counts by ``data_docs.safe_result`` for the run's Data Docs. Row failures name a positional
+row, a rule, a column and a reason code; for identifier rules the reason is the specific one from
+``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on the failing rows only.
 """
 
 from __future__ import annotations
@@ -21,10 +21,21 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
+from governance.validation.data_docs import safe_result
 from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
 
-__all__ = ["ROW_FAILURE_COLUMNS", "SuiteError", "ValidationOutcome", "load_suite", "to_gx_suite", "validate_frame"]
+__all__ = [
+    "ROW_FAILURE_COLUMNS",
+    "ExpectationProblem",
+    "SuiteError",
+    "ValidationOutcome",
+    "build_expectation",
+    "expectation_label",
+    "load_suite",
+    "to_gx_suite",
+    "validate_frame",
+]
 
 ROW_FAILURE_COLUMNS = ["row", "rule", "column", "reason"]
 RESULT_FORMAT = {
@@ -44,6 +55,7 @@ _REASONS = {
     "expect_column_values_to_be_unique": "duplicate_key",
     "expect_compound_columns_to_be_unique": "duplicate_key",
     "expect_column_values_to_be_in_set": "not_in_code_table",
+    "expect_column_values_to_be_in_code_table": "not_in_code_table",
     "expect_column_value_lengths_to_be_between": "bad_length",
     "expect_column_values_to_match_regex": "pattern_mismatch",
     "expect_column_values_to_be_valid_date": "bad_date",
@@ -54,7 +66,7 @@ _REASONS = {
 # Table-level results whose observed value is structural (column names, counts), never data.
 _SAFE_OBSERVED = ("expect_table_row_count", "expect_table_column_count")
 _POSITION = "_governance_position"
-_SUITE_KEYS = {"name", "expectations", "meta", "id", "notes", "suite_parameters"}
+SUITE_KEYS = {"name", "expectations", "meta", "id", "notes", "suite_parameters"}
 _EXPECTATION_KEYS = {"type", "kwargs", "meta", "id", "notes", "description", "severity", "rendered_content"}
 
 
@@ -67,6 +79,7 @@ class ValidationOutcome:
     table_failures: list[str] = field(default_factory=list)
     expectation_results: list[dict[str, Any]] = field(default_factory=list)
     success: bool = True
+    docs_result: Any = None  # the GX suite result with counts only (no values), for Data Docs
 
     @property
     def failed_rows(self) -> list[int]:
@@ -81,10 +94,54 @@ def load_suite(path: Path | str) -> dict[str, Any]:
     return suite
 
 
-def _label(index: int, expectation: dict[str, Any]) -> str:
-    meta = expectation.get("meta")
+def expectation_label(index: int, expectation: Any) -> str:
+    """``expectations[3] (name.max_length)``: how problems name an expectation (rule id where it has one)."""
+    meta = expectation.get("meta") if isinstance(expectation, dict) else None
     rule = meta.get("rule") if isinstance(meta, dict) else None
     return f"expectations[{index}]" + (f" ({rule})" if rule else "")
+
+
+class ExpectationProblem(ValueError):
+    """Why GX cannot build one expectation; ``check`` is ``expectation-shape``, ``unknown-type`` or ``bad-kwargs``."""
+
+    def __init__(self, check: str, message: str):
+        super().__init__(check, message)
+        self.check, self.message = check, message
+
+
+def build_expectation(expectation: Any) -> ExpectationConfiguration:
+    """The GX configuration of one suite entry, constructed as GX would (which validates its kwargs)."""
+    if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
+        raise ExpectationProblem("expectation-shape", "must be an object with a string 'type'")
+    if unknown := sorted(set(expectation) - _EXPECTATION_KEYS):
+        raise ExpectationProblem("expectation-shape", f"unknown keys: {', '.join(unknown)}")
+    if not isinstance(expectation.get("kwargs", {}), dict) or not isinstance(expectation.get("meta") or {}, dict):
+        raise ExpectationProblem("expectation-shape", "'kwargs' and 'meta' must be objects")
+    try:
+        configuration = ExpectationConfiguration(**{"kwargs": {}, **expectation})
+        configuration.to_domain_obj()  # raises where ExpectationSuite would log and drop
+    except gx_exceptions.ExpectationNotFoundError:
+        raise ExpectationProblem("unknown-type", f"unknown expectation type {expectation['type']!r}") from None
+    except Exception as error:  # pydantic and GX configuration errors alike
+        raise ExpectationProblem("bad-kwargs", f"invalid {expectation['type']}: {_kwargs_message(error)}") from None
+    return configuration
+
+
+def _kwargs_message(error: Exception) -> str:
+    """Pydantic's errors as an owner reads them: a missing or unknown kwarg by name, else the kwarg and why."""
+    details = error.errors() if callable(getattr(error, "errors", None)) else []
+    messages: dict[str, str] = {}
+    for detail in details:
+        name = ".".join(str(part) for part in detail["loc"])
+        if detail["type"] == "type_error.dict" and name != "__root__":
+            continue  # the suite-parameter alternative every kwarg also accepts: noise
+        if detail["type"] == "value_error.missing":
+            messages.setdefault(name, f"missing required kwarg {name!r}")
+        elif detail["type"] == "value_error.extra":
+            messages.setdefault(name, f"unknown kwarg {name!r}")
+        else:
+            messages.setdefault(name, detail["msg"] if name == "__root__" else f"kwarg {name!r}: {detail['msg']}")
+    return "; ".join(messages.values()) or " ".join(str(error).split())[:300]
 
 
 def to_gx_suite(suite: dict[str, Any], source: str = "<suite>") -> gx.ExpectationSuite:
@@ -93,26 +150,14 @@ def to_gx_suite(suite: dict[str, Any], source: str = "<suite>") -> gx.Expectatio
         raise SuiteError(source, "a suite needs a non-empty string 'name'")
     if not isinstance(suite.get("expectations"), list):
         raise SuiteError(source, "a suite needs an 'expectations' list")
-    if unknown := sorted(set(suite) - _SUITE_KEYS):
+    if unknown := sorted(set(suite) - SUITE_KEYS):
         raise SuiteError(source, f"unknown suite keys: {', '.join(unknown)}")
     built = []
     for index, expectation in enumerate(suite["expectations"]):
-        if not isinstance(expectation, dict) or not isinstance(expectation.get("type"), str):
-            raise SuiteError(source, f"expectations[{index}] must be an object with a string 'type'")
-        label = _label(index, expectation)
-        if unknown := sorted(set(expectation) - _EXPECTATION_KEYS):
-            raise SuiteError(source, f"{label}: unknown keys: {', '.join(unknown)}")
-        if not isinstance(expectation.get("kwargs", {}), dict) or not isinstance(expectation.get("meta") or {}, dict):
-            raise SuiteError(source, f"{label}: 'kwargs' and 'meta' must be objects")
         try:
-            configuration = ExpectationConfiguration(**{"kwargs": {}, **expectation})
-            configuration.to_domain_obj()  # raises where ExpectationSuite would log and drop
-            built.append(configuration)
-        except gx_exceptions.ExpectationNotFoundError:
-            raise SuiteError(source, f"{label}: unknown expectation type {expectation['type']!r}") from None
-        except Exception as error:  # pydantic and GX configuration errors alike
-            message = " ".join(str(error).split())[:300]
-            raise SuiteError(source, f"{label}: invalid {expectation['type']}: {message}") from None
+            built.append(build_expectation(expectation))
+        except ExpectationProblem as problem:
+            raise SuiteError(source, f"{expectation_label(index, expectation)}: {problem.message}") from None
     meta = suite.get("meta") or {}
     gx_suite = gx.ExpectationSuite(name=suite["name"], expectations=built, meta=dict(meta), notes=suite.get("notes"))
     if len(gx_suite.expectations) != len(built):
@@ -208,18 +253,21 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
     present = set(data.columns)
     outcome = ValidationOutcome(dataset_key, suite.get("name", ""), len(data), _empty_failures())
     entries: dict[int, tuple[dict[str, Any], str | None]] = {}
-    runnable = []
+    runnable, not_run = [], []
     for position, expectation in enumerate(suite.get("expectations", [])):
         kwargs = expectation.get("kwargs") or {}
         if missing := [c for c in _columns_of(kwargs) if c not in present]:
             entry = _entry(expectation["type"], rule_id(expectation), kwargs, False, None, "missing column")
             entries[position] = (entry, f"not run, missing column {', '.join(missing)}")
+            not_run.append((build_expectation(expectation), f"missing column {', '.join(missing)}"))
         else:  # meta carries the suite position through GX, which orders results its own way
             runnable.append({**expectation, "meta": {**(expectation.get("meta") or {}), _POSITION: position}})
     gx_suite = to_gx_suite({**suite, "expectations": runnable}, source=dataset_key)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": data})
     pieces = []
-    for result in batch.validate(gx_suite, result_format=RESULT_FORMAT).results:
+    validated = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+    outcome.docs_result = safe_result(validated, not_run)
+    for result in validated.results:
         config = result.expectation_config
         details, kwargs = result.result or {}, dict(config.kwargs)
         entry = _entry(

@@ -1,0 +1,147 @@
+"""GX Data Docs for every validate run, built without a single value from the data.
+
+Operators read them in the Airflow UI (the plugin serves ``<docs_root>/<dag_id>/<run>/``), and operators are
+not entitled to a department's raw rows. GX's own renderers are used, on a copy of the validation result
+that keeps only counts and percentages: the runner already asks GX for no unexpected values, and
+``safe_result`` also drops observed values (an owner's ``expect_column_max_to_be_between`` would otherwise
+print the maximum), row indexes, details and exception messages, except for table-level rules whose observed
+value is a row count or the column names. Expectations the runner could not run (a missing column) appear as
+failed, with the reason.
+
+This module is imported by the web app, which must not load GX: GX is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_SITE = "run"
+_COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
+           "unexpected_percent_total", "unexpected_percent_nonmissing")
+# Table-level types whose observed value is structure (a count, the column names), never a cell.
+_STRUCTURAL = ("expect_table_row_count", "expect_table_column_count", "expect_table_columns_to_match")
+_RAISED = "the expectation raised an error (see the validate task's log)"
+
+
+def run_docs_folder(docs_root: Path, dag_id: str, run_id: str) -> Path:
+    """``<docs_root>/<dag_id>/<run>``: the run id made safe for a path, as the work area does."""
+    return docs_root / _UNSAFE.sub("_", dag_id) / (_UNSAFE.sub("_", run_id).strip("._") or "run")
+
+
+def safe_result(result: ExpectationSuiteValidationResult,
+                not_run: list[tuple[ExpectationConfiguration, str]]) -> ExpectationSuiteValidationResult:
+    """A copy of ``result`` that holds counts only, plus a failed entry for each expectation not run."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    results = []
+    for item in result.results:
+        config = item.expectation_config
+        details = {key: value for key, value in (item.result or {}).items() if key in _COUNTS}
+        if not {"element_count", "unexpected_percent"} <= details.keys():
+            details.pop("unexpected_count", None)  # an aggregate rule's count of something else; GX cannot render it
+        if config.type.startswith(_STRUCTURAL) and "observed_value" in (item.result or {}):
+            details["observed_value"] = item.result["observed_value"]
+        raised = bool((item.exception_info or {}).get("raised_exception"))
+        results.append(ExpectationValidationResult(
+            success=item.success, expectation_config=_clean(config), result=details,
+            exception_info=_exception(_RAISED if raised else None)))
+    results += [ExpectationValidationResult(success=False, expectation_config=_clean(config), result={},
+                                            exception_info=_exception(f"not run: {reason}"))
+                for config, reason in not_run]
+    successful = sum(bool(item.success) for item in results)
+    statistics = {"evaluated_expectations": len(results), "successful_expectations": successful,
+                  "unsuccessful_expectations": len(results) - successful,
+                  "success_percent": 100 * successful / len(results) if results else None}
+    meta = {key: result.meta[key] for key in ("great_expectations_version", "active_batch_definition")
+            if key in result.meta}
+    return ExpectationSuiteValidationResult(success=successful == len(results), results=results,
+                                            suite_name=result.suite_name, statistics=statistics, meta=meta)
+
+
+def _clean(config: ExpectationConfiguration) -> ExpectationConfiguration:
+    """The configuration as the owner wrote it: no batch id, no bookkeeping meta (``_``-prefixed keys)."""
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    kwargs = {key: value for key, value in config.kwargs.items() if key != "batch_id"}
+    meta = {key: value for key, value in (config.meta or {}).items() if not key.startswith("_")}
+    return ExpectationConfiguration(type=config.type, kwargs=kwargs, meta=meta)
+
+
+def _exception(message: str | None) -> dict[str, Any]:
+    """GX's exception info with the message only: a traceback can quote the data (GX renders it as text)."""
+    return {"raised_exception": message is not None, "exception_message": message,
+            "exception_traceback": "" if message else None}
+
+
+def build_run_docs(result: ExpectationSuiteValidationResult, target: Path, run_name: str) -> Path:
+    """GX Data Docs (index, suite page, validation page) for one validation in ``target``, replacing an earlier
+    build of the same run; returns the index page. ``result`` must come from ``safe_result``."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    building = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(building, ignore_errors=True)
+    # A fresh context per build: its in-memory stores hold this run alone, so the index lists only it.
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(_SITE, {
+        "class_name": "SiteBuilder", "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(building)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    context.suites.add(gx.ExpectationSuite(name=result.suite_name,
+                                           expectations=[item.expectation_config for item in result.results]))
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+    identifier = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=result.suite_name), run_id, "received")
+    page = copy.copy(result)  # the pages show the run and the dataset, which the runner's result does not know
+    page.meta = {**result.meta, "run_id": run_id.to_json_dict(), "batch_spec": {"data_asset_name": result.suite_name}}
+    context.validation_results_store.set(identifier, page)
+    context.build_data_docs(site_names=[_SITE])
+    _prune_static(building)
+    shutil.rmtree(target, ignore_errors=True)
+    building.rename(target)  # the web app never serves a half-built site
+    return target / "index.html"
+
+
+def write_run_docs(result: ExpectationSuiteValidationResult | None, docs_root: Path, dag_id: str,
+                   run_id: str) -> Path | None:
+    """Build the run's docs; None (and a warning) if that fails: docs must never fail a nightly run."""
+    if result is None:
+        return None
+    try:
+        return build_run_docs(result, run_docs_folder(docs_root, dag_id, run_id), run_id)
+    except Exception as error:
+        logger.warning("Data Docs for %s run %s were not built: %s: %s", dag_id, run_id, type(error).__name__,
+                       str(error).splitlines()[0][:200] if str(error) else "")
+        return None
+
+
+def _prune_static(site: Path) -> None:
+    """GX copies 4 MB of images and fonts into every site; keep the assets the pages actually reference."""
+    static = site / "static"
+    pages = "\n".join(page.read_text(encoding="utf-8") for page in site.rglob("*.html"))
+    for asset in sorted(static.rglob("*"), reverse=True):  # files before their folders
+        if asset.is_file() and f"static/{asset.relative_to(static).as_posix()}" not in pages:
+            asset.unlink()
+        elif asset.is_dir() and not any(asset.iterdir()):
+            asset.rmdir()

@@ -1,0 +1,129 @@
+"""GX Data Docs per validate run: built from a result stripped to counts, so no value of the frame reaches the
+HTML, and served by the plugin web app behind the login with the reports' path-traversal guard."""
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+import pytest
+from fastapi import HTTPException, Request
+from fastapi.testclient import TestClient
+from validation_support import other_check, residents
+
+from governance.settings import REPO_ROOT, get_settings
+from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.validation.data_docs import build_run_docs, run_docs_folder, write_run_docs
+from governance.validation.runner import validate_frame
+from governance.validation.suites import generate_suite
+from governance.warehouse import warehouse_engine, write_run_record
+from governance.webapp import create_app
+
+RESIDENTS = "public_security/resident_population"
+DAG_ID, RUN_ID = "public_security__resident_population", "scheduled__2026-11-27T18:00:00+00:00"
+PERSONAL = ("id_number", "name", "birth_date", "address", "mobile", "updated_at")
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return load_catalogue(REPO_ROOT / "standards")
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    frame = residents(15, seed=27)
+    frame.loc[1, "id_number"] = other_check(frame.loc[1, "id_number"])
+    frame.loc[2, "name"] = None
+    frame.loc[3, "ethnicity"] = "99"
+    frame.loc[4, "birth_date"] = "1990-02-30"
+    return frame.drop(columns=["mobile"])  # a missing column: its rule cannot run
+
+
+@pytest.fixture(scope="module")
+def site(catalogue: Catalogue, frame: pd.DataFrame, tmp_path_factory) -> Path:
+    suite = generate_suite(catalogue, catalogue.dataset(RESIDENTS))
+    suite["expectations"] += [  # owner rules whose raw GX results carry values (the maximum, the distinct names)
+        {"type": "expect_column_max_to_be_between", "kwargs": {"column": "birth_date", "max_value": "1900-01-01"},
+         "meta": {"rule": "birth_date.max"}},
+        {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": "name", "value_set": ["某"]},
+         "meta": {"rule": "name.distinct"}},
+    ]
+    outcome = validate_frame(frame, suite, dataset_key=RESIDENTS)
+    index = build_run_docs(outcome.docs_result, tmp_path_factory.mktemp("docs") / "run", RUN_ID)
+    assert index.name == "index.html" and index.is_file()
+    return index.parent
+
+
+def pages(site: Path) -> str:
+    return "\n".join(page.read_text(encoding="utf-8") for page in sorted(site.rglob("*.html")))
+
+
+def test_no_value_of_the_frame_reaches_the_html(site: Path, frame: pd.DataFrame) -> None:
+    text = pages(site)
+    values = {value for column in PERSONAL if column in frame for value in frame[column].dropna()}
+    assert len(values) > 50
+    forms = {form for value in values
+             for form in (value, html.escape(value), json.dumps(value)[1:-1], quote(value))}
+    leaked = sorted(form for form in forms if form in text)
+    assert leaked == []
+
+
+def test_the_site_has_the_index_the_suite_and_the_validation(site: Path) -> None:
+    [validation] = list((site / "validations" / DAG_ID).rglob("*.html"))
+    assert (site / "expectations" / f"{DAG_ID}.html").is_file()
+    page = validation.read_text(encoding="utf-8")
+    assert "expect_column_values_to_be_valid_resident_id" in page or "valid_resident_id" in page
+    assert "not run: missing column mobile" in page
+    assert quote(RUN_ID, safe="") in (site / "index.html").read_text(encoding="utf-8")
+    assets = sorted(p.relative_to(site).as_posix() for p in (site / "static").rglob("*") if p.is_file())
+    assert assets == ["static/images/favicon.ico"]  # the 4 MB of unreferenced GX images are not copied per run
+
+
+def test_docs_are_per_run_and_a_failure_to_build_never_fails_the_run(catalogue: Catalogue, tmp_path: Path) -> None:
+    suite = generate_suite(catalogue, catalogue.dataset(RESIDENTS))
+    outcome = validate_frame(residents(3), suite, dataset_key=RESIDENTS)
+    index = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID)
+    assert index == run_docs_folder(tmp_path, DAG_ID, RUN_ID) / "index.html"
+    assert index.parent == tmp_path / DAG_ID / "scheduled__2026-11-27T18_00_00_00_00"
+    again = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID)  # a rerun replaces its site
+    assert again == index and len(list((index.parent / "validations").rglob("*.html"))) == 1
+    (tmp_path / "blocked").write_text("a file where the run's folder should go")
+    assert write_run_docs(outcome.docs_result, tmp_path, "blocked", RUN_ID) is None
+    assert write_run_docs(None, tmp_path, DAG_ID, "other") is None
+
+
+def airflow_login(request: Request) -> str:
+    if request.headers.get("Authorization") != "Bearer valid":
+        raise HTTPException(status_code=401, detail="Not authenticated")
+    return "admin"
+
+
+def test_the_web_app_serves_docs_behind_the_login_and_links_them(site: Path, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setenv("GOVERNANCE_VAR_ROOT", str(tmp_path))
+    folder = run_docs_folder(get_settings().docs_root, DAG_ID, RUN_ID)
+    shutil.copytree(site, folder)
+    (tmp_path / "secret.html").write_text("outside")
+    client, auth = TestClient(create_app(require_user=airflow_login)), {"Authorization": "Bearer valid"}
+    base = f"/docs/{DAG_ID}/{folder.name}"
+
+    assert client.get(f"{base}/index.html").status_code == 401
+    index = client.get(f"{base}/index.html", headers=auth)
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    assert client.get(f"{base}/", headers=auth).text == index.text
+    [link] = set(re.findall(r"validations/[^'\"]+[.]html", index.text))  # as the index page links it (URL-encoded)
+    assert "not run: missing column mobile" in client.get(f"{base}/{link}", headers=auth).text
+    assert client.get(f"{base}/static/images/favicon.ico", headers=auth).status_code == 200
+    for escape in (f"{base}/..%2F..%2F..%2Fsecret.html", "/docs/..%2F..%2F/x/secret.html", f"{base}/nothing.html"):
+        assert client.get(escape, headers=auth).status_code == 404, escape
+
+    assert "data docs</a>" not in client.get("/runs/page", headers=auth).text
+    engine = warehouse_engine(get_settings().warehouse_url)
+    write_run_record(engine, {"dag_id": DAG_ID, "run_id": RUN_ID, "dataset_key": RESIDENTS,
+                              "logical_date": pd.Timestamp("2026-11-27").date(), "rows_received": 15})
+    engine.dispose()
+    page = client.get("/runs/page", headers=auth).text
+    assert f"<a href='..{base}/index.html'>data docs</a>" in page
