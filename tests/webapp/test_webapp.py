@@ -54,6 +54,6 @@ def test_the_plugin_guards_the_app_with_airflows_own_login() -> None:
 
     from governance_plugin import GovernancePlugin
 
-    (mounted,) = GovernancePlugin.fastapi_apps
+    mounted = next(app for app in GovernancePlugin.fastapi_apps if app["url_prefix"] == "/governance")
     dependencies = [dependency.dependency for dependency in mounted["app"].router.dependencies]
     assert dependencies == [get_user]

@@ -1,0 +1,11 @@
+"""The governed data-sharing interface (共享接口): token-authenticated HTTP access to the shared warehouse.
+
+Who may read what follows the standards (dataset and column sharing types, agreements in
+``standards/agreements``); every request is recorded in ``governance.access_log``; bulk downloads are
+intercepted by daily quotas and scan detection. See ``docs/sharing.md``.
+"""
+
+from governance.sharing.app import create_sharing_app
+from governance.sharing.config import SharingConfig
+
+__all__ = ["SharingConfig", "create_sharing_app"]

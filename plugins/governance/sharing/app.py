@@ -1,0 +1,234 @@
+"""The governed data-sharing API: consumer departments read the shared warehouse under the standards' rules.
+
+Served standalone (``governance serve``, uvicorn) and mounted in Airflow's api-server at ``/sharing`` by
+the plugin. Airflow gives a mounted app no authentication, so this app authenticates every call itself
+with department API tokens (:mod:`governance.sharing.tokens`) and decides with
+:mod:`governance.sharing.policy`; every request is written to ``governance.access_log`` by
+:class:`~governance.sharing.audit.AuditMiddleware` before its response leaves. Errors are JSON
+``{"error", "message", "request_id"}`` and never echo submitted values: FastAPI's validation errors are
+re-rendered without their ``input`` and ``ctx``, and unexpected failures become a generic 500.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from governance.masking import Keyring
+from governance.sharing.audit import AuditMiddleware, entry_of, log_in
+from governance.sharing.config import SharingConfig
+from governance.sharing.guard import Interception, count_scan_rows, detect_scan, reserve_rows
+from governance.sharing.policy import Grant, Refusal, decide, visible_grants
+from governance.sharing.queries import (
+    RequestProblem,
+    encode_cursor,
+    jsonable,
+    lookup_select,
+    pageable,
+    parse_rows_params,
+    rows_select,
+)
+from governance.sharing.service import Clock, Services
+from governance.sharing.tables import relaxed_commit
+from governance.standards.catalogue import Catalogue
+from governance.warehouse.engine import write_transaction
+
+_SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+NOT_AVAILABLE = "no dataset by that name is available to you"
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status_code, self.error, self.message, self.headers = status_code, error, message, headers
+
+
+@dataclass(frozen=True)
+class Consumer:
+    department: str
+    token_id: str
+
+
+class LookupRequest(BaseModel):
+    """Raw key values (e.g. a resident ID): pseudonymized by the service, never stored or logged."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: dict[str, str] = Field(min_length=1, max_length=8, description="primary-key column -> raw value")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+async def current_consumer(request: Request) -> Consumer:
+    """The department behind the request's Bearer token; 401 (and the reason in the access log) otherwise.
+
+    Async so that a recently checked token costs no thread hop; a database check runs in the threadpool.
+    """
+    services: Services = request.app.state.services
+    entry = entry_of(request)
+    authorization = request.headers.get("authorization")
+    check = services.cached_token(authorization) or await run_in_threadpool(services.check_token, authorization)
+    if check.department is not None:
+        entry.consumer, entry.token_id = check.department, check.token_id
+    elif check.reason != "missing_token":
+        entry.consumer = "unknown"
+    if not check.valid:
+        entry.reason = check.reason
+        message = {"token_revoked": "this token has been revoked", "token_expired": "this token has expired"}
+        raise ApiError(401, "unauthorized", message.get(check.reason or "", "a valid API token is required"),
+                       {"WWW-Authenticate": "Bearer"})
+    return Consumer(check.department or "", check.token_id or "")
+
+
+Caller = Annotated[Consumer, Depends(current_consumer)]
+
+
+def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, clock: Clock | None = None, *,
+                       config: SharingConfig | None = None, keyring: Keyring | None = None, docs: bool = True,
+                       alert_post: Callable[[str, dict[str, Any]], None] | None = None) -> FastAPI:
+    """The app. Without arguments it uses ``GOVERNANCE_WAREHOUSE_URL``, the standards folder, the system
+    clock (aware UTC), the environment's limits and the Airflow Variable keyring, all on first use.
+    ``docs=False`` turns off ``/docs`` and ``/openapi.json`` (the Airflow mount does)."""
+    services = Services(engine, catalogue, clock, config, keyring, alert_post)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if os.environ.get("GOVERNANCE_SHARING_PRELOAD"):  # set by `governance serve`: fail fast, no cold start
+            services.preload()
+        yield
+        services.alerter.flush()
+
+    app = FastAPI(title="Governed data sharing (数据共享接口)", version="1", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
+    app.state.services = services
+    app.add_middleware(AuditMiddleware, writer=services.write_entry, clock=services.clock)
+    _error_handlers(app)
+
+    def grant_of(request: Request, who: Consumer, department: str, dataset: str) -> tuple[Grant, Any]:
+        entry = entry_of(request)
+        key = f"{department}/{dataset}"
+        known = key in services.catalogue.datasets
+        entry.dataset_key = key if known else None  # never log a name the caller made up
+        decision = decide(services.catalogue, who.department, key, services.today(),
+                          services.config.default_daily_quota)
+        table = services.table(decision.dataset) if isinstance(decision, Grant) else None
+        if isinstance(decision, Refusal) or table is None:
+            entry.reason = decision.reason if isinstance(decision, Refusal) else "not_published"
+            raise ApiError(404, "not_available", NOT_AVAILABLE)
+        entry.reason = decision.reason
+        return decision, table
+
+    def serve(request: Request, who: Consumer, grant: Grant, table: Any, statement: Any, *,
+              uses_cursor: bool) -> list[dict]:
+        """Fetch, check scan rules, reserve quota and log, in one transaction; raise 429 if intercepted.
+
+        The allowed request's access-log row is committed with its quota reservation (one commit per
+        request, not two); the middleware sees it was written and does not write it again.
+        """
+        entry, config = entry_of(request), services.config
+        entry.columns = grant.column_names  # the columns of the rows about to be served (or refused)
+        with write_transaction(services.engine) as connection:
+            relaxed_commit(connection)
+            rows = [dict(row) for row in connection.execute(statement).mappings()]
+            found: Interception | None = None
+            if grant.sensitive:
+                table_rows = services.row_count(connection, table)
+                found = detect_scan(connection, config, who.department, grant.dataset.key, services.now(),
+                                    uses_cursor=uses_cursor, rows=len(rows), table_rows=table_rows)
+            found = found or reserve_rows(connection, who.department, grant.dataset.key, services.today(),
+                                          len(rows), grant.daily_row_quota)
+            if found is None:
+                if grant.sensitive:
+                    count_scan_rows(connection, config, who.department, grant.dataset.key, services.now(), len(rows))
+                served = [{name: jsonable(value) for name, value in row.items()} for row in rows]
+                entry.rows_returned = len(rows)
+                log_in(connection, request.scope, entry, status_code=200)
+        if found is not None:
+            entry.decision, entry.reason = "blocked", found.kind
+            services.alerter.record(found, consumer=who.department, dataset_key=grant.dataset.key,
+                                    request_id=entry.request_id, at=services.now())
+            raise ApiError(429, found.kind, found.message)
+        return served
+
+    @app.get("/datasets", summary="The datasets you may read, with columns, sharing type and freshness",
+             response_class=JSONResponse)
+    async def list_datasets(request: Request, who: Caller) -> JSONResponse:
+        # Async: with the standards loaded and freshness cached this touches no database, so it needs no
+        # thread; the (rare) loading and refreshing run in the threadpool.
+        freshness = services.cached_freshness()
+        if freshness is None:
+            freshness = await run_in_threadpool(services.freshness)
+        grants = visible_grants(services.catalogue, who.department, services.today(),
+                                services.config.default_daily_quota)
+        entry_of(request).reason = "catalogue"
+        return JSONResponse({"consumer": who.department, "datasets": [{
+            "key": grant.dataset.key, "title_zh": grant.dataset.title_zh, "sharing": grant.dataset.sharing,
+            "columns": grant.column_names, "primary_key": grant.dataset.primary_key,
+            "agreements": list(grant.agreements), "daily_row_quota": grant.daily_row_quota,
+            "freshness": freshness.get(grant.dataset.key, {"last_published_at": None, "load_date": None}),
+        } for grant in grants]})
+
+    @app.get("/datasets/{department}/{dataset}/rows", summary="Rows of a dataset, keyset-paginated",
+             response_class=JSONResponse,
+             description="Query parameters: the primary-key columns you may read (exact match), "
+                         "`updated_since` (date or datetime, on the dataset's freshness column), `limit` "
+                         "(1-1000, default 100) and `after` (the `next_cursor` of the previous page).")
+    def rows(department: str, dataset: str, request: Request, who: Caller) -> JSONResponse:
+        grant, table = grant_of(request, who, department, dataset)
+        query = parse_rows_params(list(request.query_params.multi_items()), grant,
+                                  default_limit=services.config.default_limit, max_limit=services.config.max_limit)
+        entry_of(request).filter_shape = query.shape
+        statement = rows_select(table, grant, query)
+        served = serve(request, who, grant, table, statement, uses_cursor=query.after is not None)
+        cursor = encode_cursor(grant, served[-1]) if served and len(served) == query.limit and pageable(grant) else None
+        return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served,
+                             "next_cursor": cursor})
+
+    @app.post("/datasets/{department}/{dataset}/lookup", summary="Rows by raw key values (e.g. a resident ID)",
+              response_class=JSONResponse)
+    def lookup(department: str, dataset: str, body: LookupRequest, request: Request, who: Caller) -> JSONResponse:
+        grant, table = grant_of(request, who, department, dataset)
+        statement, names = lookup_select(table, grant, body.key, services.keyring, body.limit)
+        entry_of(request).filter_shape = names
+        served = serve(request, who, grant, table, statement, uses_cursor=False)
+        return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served})
+
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def body(request: Request, error: str, message: str, **extra: Any) -> dict[str, Any]:
+        return {"error": error, "message": message, **extra, "request_id": entry_of(request).request_id}
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(body(request, exc.error, exc.message), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestProblem)
+    async def request_problem(request: Request, exc: RequestProblem) -> JSONResponse:
+        entry = entry_of(request)
+        entry.reason = exc.error if exc.status_code != 400 else "invalid_request"
+        return JSONResponse(body(request, exc.error, exc.message), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        entry_of(request).reason = "invalid_request"
+        details = [{"loc": [part if isinstance(part, int) or _SAFE_LOC.match(str(part)) else "?"
+                            for part in error.get("loc", ())],
+                    "type": error.get("type"), "msg": error.get("msg")} for error in exc.errors()]
+        return JSONResponse(body(request, "invalid_request", "the request is not valid", details=details), 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(body(request, error, str(exc.detail) if exc.status_code < 500 else "error"),
+                            exc.status_code, headers=getattr(exc, "headers", None))

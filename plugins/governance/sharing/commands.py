@@ -1,0 +1,108 @@
+"""``governance tokens issue|revoke|list`` and ``governance serve``: the sharing service's command line.
+
+Kept here rather than in ``governance.cli`` so the sharing package owns its commands; ``cli`` only calls
+:func:`add_sharing_commands`. Imports are deferred to the handlers so ``governance --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+Command = Callable[[argparse._SubParsersAction, str, Callable[[argparse.Namespace], int], str],
+                   argparse.ArgumentParser]
+OK, PROBLEMS = 0, 1
+DEFAULT_EXPIRES_DAYS = 90
+
+
+def add_sharing_commands(commands: argparse._SubParsersAction, command: Command) -> None:
+    tokens = commands.add_parser("tokens", help="API tokens of consumer departments (sharing API)").add_subparsers()
+    issue = command(tokens, "issue", _issue, "issue a token for a department; it is printed once, only its hash "
+                    "is stored")
+    issue.add_argument("department", help="consumer department key (as in standards/departments.yaml)")
+    issue.add_argument("--expires-days", type=int, default=DEFAULT_EXPIRES_DAYS,
+                       help=f"days until the token expires (default {DEFAULT_EXPIRES_DAYS}; 0: never)")
+    revoke = command(tokens, "revoke", _revoke, "revoke a token by its id (takes effect on the next request)")
+    revoke.add_argument("token_id")
+    command(tokens, "list", _list, "list tokens: id, department, created, expires, revoked (never hashes)")
+
+    serve = command(commands, "serve", _serve, "run the sharing API standalone (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8090)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _engine() -> sa.Engine:
+    from governance.warehouse import warehouse_engine
+
+    return warehouse_engine()
+
+
+def _issue(arguments: argparse.Namespace) -> int:
+    from governance.settings import get_settings
+    from governance.sharing.tokens import issue_token
+    from governance.standards.catalogue import load_catalogue
+
+    departments = load_catalogue(get_settings().standards_root).departments
+    if arguments.department not in departments:
+        print(f"unknown department {arguments.department!r}; known: {', '.join(sorted(departments))}",
+              file=sys.stderr)
+        return PROBLEMS
+    issued = issue_token(_engine(), arguments.department, now=_now(), expires_days=arguments.expires_days or None)
+    expires = f"expires {issued.expires_at:%Y-%m-%d %H:%M} UTC" if issued.expires_at else "never expires"
+    print(f"token id {issued.token_id} for {issued.department} ({expires})", file=sys.stderr)
+    print("store the token now: it is not shown again and only its hash is kept", file=sys.stderr)
+    print(issued.token)
+    return OK
+
+
+def _revoke(arguments: argparse.Namespace) -> int:
+    from governance.sharing.tokens import TokenError, revoke_token
+
+    try:
+        changed = revoke_token(_engine(), arguments.token_id, now=_now())
+    except TokenError as error:
+        print(error, file=sys.stderr)
+        return PROBLEMS
+    print(f"revoked {arguments.token_id}" if changed else f"{arguments.token_id} was already revoked")
+    return OK
+
+
+def _list(_: argparse.Namespace) -> int:
+    from governance.sharing.tokens import list_tokens
+
+    def when(value: datetime | None) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+    rows = list_tokens(_engine())
+    print(f"{'token_id':18} {'department':20} {'created (UTC)':16} {'expires (UTC)':16} revoked (UTC)")
+    for row in rows:
+        print(f"{row['token_id']:18} {row['department']:20} {when(row['created_at']):16} "
+              f"{when(row['expires_at']):16} {when(row['revoked_at'])}")
+    return OK
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    from governance.settings import airflow_environment
+
+    # The keyring for lookups is an Airflow Variable: let this process (and its workers) find the
+    # deployment's secrets backend the same way the pipelines do.
+    os.environ.update(airflow_environment())
+    os.environ["GOVERNANCE_SHARING_PRELOAD"] = "1"  # workers connect and load keys before serving
+    # uvicorn's own access log would print raw paths and query strings; governance.access_log is the log.
+    uvicorn.run("governance.sharing.app:create_sharing_app", factory=True, host=arguments.host, port=arguments.port,
+                workers=arguments.workers, access_log=False, log_level="warning")
+    return OK

@@ -1,0 +1,65 @@
+"""The sharing service's limits, read from the environment once per app.
+
+Quotas and scan thresholds are operational settings, not standards: the standards say *who* may
+read *what* (datasets, agreements); these numbers say how much and how fast, and operators tune
+them without a standards change. Every value has a default that suits a provincial platform.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from governance.settings import get_settings
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass(frozen=True)
+class SharingConfig:
+    """Limits of the sharing API (environment variable in brackets).
+
+    ``default_daily_quota`` (GOVERNANCE_SHARING_DEFAULT_QUOTA): rows a consumer may read per dataset and
+    day from an unconditional dataset when no agreement sets a quota. ``scan_max_pages``
+    (GOVERNANCE_SHARING_SCAN_PAGES): consecutive ``after``-cursor pages of a sensitive dataset allowed
+    within ``scan_window_s`` (GOVERNANCE_SHARING_SCAN_WINDOW_S); ``scan_max_share``
+    (GOVERNANCE_SHARING_SCAN_SHARE): share of a sensitive table's rows one consumer may read within that
+    window, once at least ``scan_min_rows`` (GOVERNANCE_SHARING_SCAN_MIN_ROWS) rows were read.
+    """
+
+    default_daily_quota: int = 100_000
+    max_limit: int = 1000
+    default_limit: int = 100
+    scan_max_pages: int = 50
+    scan_window_s: int = 3600
+    scan_max_share: float = 0.2
+    scan_min_rows: int = 1000
+    alert_webhook: str | None = None
+    alert_throttle_s: int = 600  # one webhook alert per consumer, dataset and kind in this period
+    timezone: str = "Asia/Shanghai"  # quota days and agreement validity follow the platform's calendar
+    freshness_ttl_s: float = 30.0  # how long the catalogue's freshness figures are cached
+    row_count_ttl_s: float = 300.0  # how long a table's row count (for the scan share) is cached
+    token_cache_s: float = 5.0  # a valid token is re-checked in the database after this long (revocation delay)
+
+    @classmethod
+    def from_env(cls) -> SharingConfig:
+        defaults = cls()
+        return cls(
+            default_daily_quota=_int("GOVERNANCE_SHARING_DEFAULT_QUOTA", defaults.default_daily_quota),
+            scan_max_pages=_int("GOVERNANCE_SHARING_SCAN_PAGES", defaults.scan_max_pages),
+            scan_window_s=_int("GOVERNANCE_SHARING_SCAN_WINDOW_S", defaults.scan_window_s),
+            scan_max_share=_float("GOVERNANCE_SHARING_SCAN_SHARE", defaults.scan_max_share),
+            scan_min_rows=_int("GOVERNANCE_SHARING_SCAN_MIN_ROWS", defaults.scan_min_rows),
+            alert_webhook=os.environ.get("GOVERNANCE_ALERT_WEBHOOK") or None,
+            alert_throttle_s=_int("GOVERNANCE_SHARING_ALERT_THROTTLE_S", defaults.alert_throttle_s),
+            token_cache_s=_float("GOVERNANCE_SHARING_TOKEN_CACHE_S", defaults.token_cache_s),
+            timezone=get_settings().timezone,
+        )
