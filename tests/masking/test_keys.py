@@ -183,3 +183,19 @@ def test_load_in_a_plain_cli_process(tmp_path, keyring, via):
     assert done.stdout.split() == [keyring.pseudonym_active, keyring.encryption_active]
     assert_no_secret(done.stdout + done.stderr, keyring)
     assert not (tmp_path / "airflow_home" / "airflow.db").exists()  # looking did not create a database
+
+
+def test_next_pseudonym_key_round_trips_and_is_checked(keyring):
+    prepared = keyring.with_next_pseudonym("ps-20270301-beef", b"n" * 32)
+    again = keyring_from_json(keyring_to_json(prepared))
+    assert (again.pseudonym_active, again.pseudonym_next) == (keyring.pseudonym_active, "ps-20270301-beef")
+    assert "pseudonym_next='ps-20270301-beef'" in repr(again)
+    promoted = again.with_next_active()
+    assert (promoted.pseudonym_active, promoted.pseudonym_next) == ("ps-20270301-beef", None)
+    assert set(promoted.without_pseudonym(keyring.pseudonym_active).pseudonym_keys) == {"ps-20270301-beef"}
+    doc = document(prepared)
+    doc["pseudonym"]["next"] = keyring.pseudonym_active  # the active key cannot also be next
+    with pytest.raises(KeyringError, match="next pseudonym key id"):
+        keyring_from_json(json.dumps(doc))
+    with pytest.raises(KeyringError, match="in use"):
+        promoted.without_pseudonym("ps-20270301-beef")

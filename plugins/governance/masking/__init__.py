@@ -2,6 +2,8 @@
 
 ``mask_frame`` is the entry point for pipelines; ``decrypt_values`` is the only, audited, way back from
 an encrypted column; ``load_keyring`` reads the keys from the Airflow Variable ``governance_keyring``.
+Key management (``registry``, ``checks``, ``rotation``, ``pseudonym_rotation``, ``commands``) needs the
+warehouse, so it is imported from its modules rather than from here; see docs/operations.md.
 """
 
 from governance.masking.frame import MaskingError, MaskResult, mask_column, mask_frame

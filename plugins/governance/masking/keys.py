@@ -3,8 +3,9 @@
 Keys live in one Airflow Variable, ``governance_keyring``, so whatever secrets backend the deployment
 configures (``AIRFLOW_VAR_*`` environment variables, a ``LocalFilesystemBackend`` variables file for the
 demo, Vault, ...) serves them and nothing here knows where they are stored. Each kind of key has an active
-id (used for new tokens) and older ids that stay readable until a rotation completes. Key material never
-appears in a repr, a log line or an error message; ``fingerprint`` identifies a key instead.
+id (used for new tokens) and older ids that stay readable until a rotation completes; during a pseudonym
+key rotation the pseudonym section also names a ``next`` key (see ``governance.masking.pseudonym_rotation``).
+Key material never appears in a repr, a log line or an error message; ``fingerprint`` identifies a key instead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import secrets
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +48,7 @@ class Keyring:
     pseudonym_active: str
     encryption_keys: Mapping[str, bytes]
     encryption_active: str
+    pseudonym_next: str | None = None  # the pseudonym key a rotation will switch to (tokens mapped meanwhile)
 
     def __post_init__(self) -> None:
         for kind, keys, active in (("pseudonym", self.pseudonym_keys, self.pseudonym_active),
@@ -59,6 +61,10 @@ class Keyring:
             if active not in keys:
                 raise KeyringError(f"active {kind} key id {active!r} is not among the {kind} keys "
                                    f"({', '.join(sorted(keys)) or 'none'})")
+        if self.pseudonym_next is not None and (self.pseudonym_next not in self.pseudonym_keys
+                                                or self.pseudonym_next == self.pseudonym_active):
+            raise KeyringError(f"next pseudonym key id {self.pseudonym_next!r} must be one of the pseudonym keys "
+                               "other than the active one")
         # Read-only views, so a frozen keyring cannot be changed through its dicts either.
         object.__setattr__(self, "pseudonym_keys", MappingProxyType(dict(self.pseudonym_keys)))
         object.__setattr__(self, "encryption_keys", MappingProxyType(dict(self.encryption_keys)))
@@ -71,11 +77,34 @@ class Keyring:
     def encryption_key(self) -> bytes:
         return self.encryption_keys[self.encryption_active]
 
+    def with_encryption_key(self, key_id: str, key: bytes) -> Keyring:
+        """This keyring plus a new active encryption key; the old ones stay, so their ciphertexts still decrypt."""
+        return replace(self, encryption_keys={**self.encryption_keys, key_id: key},
+                                   encryption_active=key_id)
+
+    def with_next_pseudonym(self, key_id: str, key: bytes) -> Keyring:
+        """This keyring plus a ``next`` pseudonym key (not yet used for published tokens)."""
+        return replace(self, pseudonym_keys={**self.pseudonym_keys, key_id: key}, pseudonym_next=key_id)
+
+    def with_next_active(self) -> Keyring:
+        """The ``next`` pseudonym key made active (after a cutover); the old key stays until ``finish``."""
+        if self.pseudonym_next is None:
+            raise KeyringError("the keyring has no next pseudonym key")
+        return replace(self, pseudonym_active=self.pseudonym_next, pseudonym_next=None)
+
+    def without_pseudonym(self, key_id: str) -> Keyring:
+        """This keyring without a (retired, non-active) pseudonym key."""
+        if key_id in (self.pseudonym_active, self.pseudonym_next):
+            raise KeyringError(f"pseudonym key {key_id} is in use and cannot be removed")
+        return replace(self, pseudonym_keys={k: v for k, v in self.pseudonym_keys.items() if k != key_id})
+
     def __repr__(self) -> str:
         def ids(keys: Mapping[str, bytes]) -> str:
             return ", ".join(f"{key_id}#{fingerprint(key)}" for key_id, key in sorted(keys.items()))
 
-        return (f"Keyring(pseudonym_active={self.pseudonym_active!r}, pseudonym=[{ids(self.pseudonym_keys)}], "
+        following = f", pseudonym_next={self.pseudonym_next!r}" if self.pseudonym_next else ""
+        return (f"Keyring(pseudonym_active={self.pseudonym_active!r}{following}, "
+                f"pseudonym=[{ids(self.pseudonym_keys)}], "
                 f"encryption_active={self.encryption_active!r}, encryption=[{ids(self.encryption_keys)}])")
 
     __str__ = __repr__
@@ -104,6 +133,8 @@ def keyring_from_json(text: str, *, source: str = VARIABLE) -> Keyring:
     if not isinstance(document, dict):
         raise KeyringError(f"{source} must be a JSON object with 'pseudonym' and 'encryption'")
     parsed: dict[str, tuple[dict[str, bytes], str]] = {}
+    pseudonyms = document.get("pseudonym")
+    following = pseudonyms.get("next") if isinstance(pseudonyms, dict) else None
     for kind in _KINDS:
         section = document.get(kind)
         if not isinstance(section, dict) or not isinstance(section.get("keys"), dict) or "active" not in section:
@@ -111,7 +142,8 @@ def keyring_from_json(text: str, *, source: str = VARIABLE) -> Keyring:
         keys = {str(key_id): _decode_key(kind, str(key_id), value) for key_id, value in section["keys"].items()}
         parsed[kind] = keys, str(section["active"])
     (pseudonym_keys, pseudonym_active), (encryption_keys, encryption_active) = parsed.values()
-    return Keyring(pseudonym_keys, pseudonym_active, encryption_keys, encryption_active)
+    return Keyring(pseudonym_keys, pseudonym_active, encryption_keys, encryption_active,
+                   None if following is None else str(following))
 
 
 def keyring_to_json(keyring: Keyring) -> str:
@@ -121,8 +153,11 @@ def keyring_to_json(keyring: Keyring) -> str:
         return {"active": active,
                 "keys": {key_id: base64.urlsafe_b64encode(key).decode("ascii") for key_id, key in keys.items()}}
 
-    return json.dumps({"pseudonym": section(keyring.pseudonym_active, keyring.pseudonym_keys),
-                       "encryption": section(keyring.encryption_active, keyring.encryption_keys)})
+    pseudonym = section(keyring.pseudonym_active, keyring.pseudonym_keys)
+    if keyring.pseudonym_next:
+        pseudonym["next"] = keyring.pseudonym_next
+    encryption = section(keyring.encryption_active, keyring.encryption_keys)
+    return json.dumps({"pseudonym": pseudonym, "encryption": encryption})
 
 
 def new_key_id(kind: str, today: datetime.date | None = None) -> str:

@@ -2,7 +2,8 @@
 
 The department gets a per-run report (CSV and HTML) with its own raw values, in its own
 restricted reports folder, to fix and resend. The shared warehouse only ever receives the
-masked row and the raw row encrypted.
+masked row, the raw row encrypted and a keyed token of the row's primary key: when a later
+run publishes that key (the row came back fixed), the entry is closed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from governance.masking import Keyring, encrypt_values, mask_column
+from governance.masking import Keyring, encrypt_values, mask_column, pseudonymize
+from governance.masking.rules import TEXT
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.standards.catalogue import ResolvedColumn
 
@@ -23,6 +25,7 @@ QUARANTINE_AAD = "governance.quarantine"
 _HTML_ROWS = 5000
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never part of a delivered value, so joined keys cannot collide
 
 
 def split_rows(received: pd.DataFrame, row_failures: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -47,9 +50,26 @@ def rule_counts(row_failures: pd.DataFrame) -> dict[str, int]:
     return {str(rule): int(count) for rule, count in counts.items()}
 
 
+def key_columns(columns: list[ResolvedColumn]) -> list[str]:
+    return [column.name for column in columns if column.primary_key]
+
+
+def key_tokens(rows: pd.DataFrame, columns: list[ResolvedColumn], pseudonym_key: bytes) -> pd.Series:
+    """The keyed pseudonym of each row's primary-key values joined: what a quarantine entry and a later
+    published row are matched on without storing the key. Null where a key value is missing."""
+    names = key_columns(columns)
+    if not names or any(name not in rows.columns for name in names):
+        return pd.Series(pd.NA, index=rows.index, dtype=TEXT)
+    joined = rows[names[0]].astype(TEXT)
+    for name in names[1:]:
+        joined = joined + KEY_SEPARATOR + rows[name].astype(TEXT)  # a null part makes the whole key null
+    return pseudonymize(joined, pseudonym_key)
+
+
 def protect_for_warehouse(quarantined: pd.DataFrame, columns: list[ResolvedColumn],
                           keyring: Keyring) -> list[dict[str, Any]]:
-    """Entries for ``governance.quarantine``: each row masked by its column rules, the raw row encrypted."""
+    """Entries for ``governance.quarantine``: each row masked by its column rules, the raw row encrypted,
+    the primary key as a keyed token."""
     present = [column for column in columns if column.name in quarantined.columns]
     masked = pd.DataFrame({column.name: mask_column(quarantined[column.name], column, keyring)
                            for column in present if column.masking.rule != "suppress"}, index=quarantined.index)
@@ -59,12 +79,13 @@ def protect_for_warehouse(quarantined: pd.DataFrame, columns: list[ResolvedColum
                          index=quarantined.index)
     ciphertexts = encrypt_values(raw_json, keyring.encryption_active, keyring.encryption_key, QUARANTINE_AAD)
     masked_rows = masked.astype(object).where(masked.notna(), None).to_dict("records")
+    tokens = key_tokens(quarantined, columns, keyring.pseudonym_key).astype(object).where(lambda t: t.notna(), None)
     return [
         {"source_file": source_file, "source_line": int(source_line), "rules": rules,
-         "masked_row": masked_row, "raw_row_encrypted": ciphertext}
-        for source_file, source_line, rules, masked_row, ciphertext in zip(
+         "masked_row": masked_row, "raw_row_encrypted": ciphertext, "key_token": token}
+        for source_file, source_line, rules, masked_row, ciphertext, token in zip(
             quarantined[SOURCE_FILE], quarantined[SOURCE_LINE], quarantined["_rules"], masked_rows, ciphertexts,
-            strict=True)
+            tokens, strict=True)
     ]
 
 

@@ -15,6 +15,8 @@ from functools import cached_property
 import pandas as pd
 
 from governance import masking, validation, warehouse
+from governance.masking import checks as key_checks
+from governance.masking import pseudonym_rotation
 from governance.pipeline import quarantine
 from governance.pipeline.verdict import FAILED, decide
 from governance.pipeline.workarea import WorkArea
@@ -23,7 +25,10 @@ from governance.sources import SourceError, pull_dataset
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
+from governance.validation import data_docs
 from governance.validation.suites import SuiteError
+from governance.warehouse.grants import apply_grants
+from governance.warehouse.records import close_resolved_quarantine
 
 
 class RunFailed(Exception):
@@ -80,6 +85,7 @@ def validate(run: Run) -> dict:
     received = pd.read_parquet(run.area.received)
     suite = validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
     outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
+    docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id)
     passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
     if len(passed) + len(quarantined) != len(received):
         raise AssertionError(f"row accounting broke for {run.dataset.key}: {len(received)} received, "
@@ -97,6 +103,7 @@ def validate(run: Run) -> dict:
         "quarantined_by_rule": quarantine.rule_counts(outcome.row_failures),
         "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
         "reports": [str(path) for path in reports],
+        "data_docs": str(docs) if docs else None,
     }
     run.area.write_step("validate", summary)
     if verdict.status == FAILED:
@@ -106,22 +113,30 @@ def validate(run: Run) -> dict:
 
 
 def mask(run: Run) -> dict:
-    keyring = masking.load_keyring()
+    # The keyring is loaded and checked against the key registry here, the last step before publishing:
+    # a missing, wrong or stale key fails this task (KeyringError) and nothing is published.
+    keyring = key_checks.keyring_for_masking(run.engine, run.catalogue)
     passed = pd.read_parquet(run.area.passed)
     result = masking.mask_frame(passed, run.catalogue.columns(run.dataset), keyring, dataset=run.dataset.key)
+    # Only while a pseudonym rotation is prepared: map this run's current tokens to next-key tokens.
+    pseudonym_rotation.record_map(run.engine, run.catalogue.columns(run.dataset), passed, keyring)
     result.frame.to_parquet(run.area.masked, index=False)
     summary = {"masked_columns": {column: rule for column, rule in result.masked_columns.items() if rule != "none"},
                "dropped_columns": result.dropped_columns,
-               "leak_findings": [dataclasses.asdict(finding) for finding in result.findings]}
+               "leak_findings": [dataclasses.asdict(finding) for finding in result.findings],
+               "key_ids": key_checks.key_ids(keyring)}
     run.area.write_step("mask", summary)
     return summary
 
 
 def publish(run: Run) -> dict:
+    key_checks.check_keys_still_current(run.engine, run.area.read_step("mask").get("key_ids"))
     result = warehouse.publish(run.engine, run.catalogue, run.dataset, run.area.masked,
                                load_date=run.logical_date, run_id=run.run_id)
+    # A new table (or column) is closed until granted: re-apply the sharing grants after every publish.
+    grants = apply_grants(run.engine, run.catalogue)
     summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
-               "skipped_reason": result.skipped_reason}
+               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None}
     run.area.write_step("publish", summary)
     return summary
 
@@ -153,8 +168,10 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
     warehouse.write_run_record(run.engine, record)
     if run.area.quarantined.exists():
         _record_quarantine(run)
+    closed = _close_resolved_quarantine(run) if error is None and record["rows_published"] else 0
     summary = {key: value for key, value in record.items() if key not in ("started_at", "finished_at")} | {
-        "duration_s": round(record["duration_s"], 1), "reports": validate_summary.get("reports", [])}
+        "duration_s": round(record["duration_s"], 1), "reports": validate_summary.get("reports", []),
+        "quarantine_closed": closed}
     run.area.write_step("record", summary)
     return summary
 
@@ -165,8 +182,21 @@ def _record_quarantine(run: Run) -> None:
     if rows.empty:
         warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, [])
         return
-    entries = quarantine.protect_for_warehouse(rows, run.catalogue.columns(run.dataset), masking.load_keyring())
+    # The checked keyring, as in the mask step: a wrong key must not seal quarantined rows either.
+    keyring = key_checks.keyring_for_masking(run.engine, run.catalogue)
+    entries = quarantine.protect_for_warehouse(rows, run.catalogue.columns(run.dataset), keyring)
     warehouse.write_quarantine(run.engine, run.run_id, run.dataset.key, entries)
+
+
+def _close_resolved_quarantine(run: Run) -> int:
+    """The rows this run published close the dataset's open quarantine entries with the same primary key
+    (the department fixed and resent them). Tokens are made under every pseudonym key in the keyring, so
+    entries written before a pseudonym key rotation still match until the old key is removed."""
+    columns = run.catalogue.columns(run.dataset)
+    published = pd.read_parquet(run.area.passed, columns=quarantine.key_columns(columns))
+    tokens = {token for key in masking.load_keyring().pseudonym_keys.values()
+              for token in quarantine.key_tokens(published, columns, key).dropna()}
+    return close_resolved_quarantine(run.engine, run.dataset.key, tokens, run.run_id)
 
 
 def _failure_message(error: BaseException | None) -> str | None:

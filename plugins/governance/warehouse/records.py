@@ -56,15 +56,60 @@ quarantine = sa.Table(
     sa.Column("raw_row_encrypted", sa.Text(), comment="ciphertext of the raw row (never plain text)"),
     sa.Column("status", sa.String(10), nullable=False, server_default="open"),
     sa.Column("closed_by_run", sa.String(250)),
+    sa.Column("key_token", sa.String(64),
+              comment="keyed pseudonym of the row's primary key: a later run publishing that key closes the entry"),
     sa.CheckConstraint("status IN ('open', 'closed')", name="ck_quarantine_status"),
     sa.Index("ix_quarantine_run", "run_id", "dataset_key"),
     sa.Index("ix_quarantine_open", "dataset_key", "status"),
     comment="隔离区: 未通过校验的记录",
 )
+quarantine_key_index = sa.Index("ix_quarantine_key", quarantine.c.dataset_key, quarantine.c.key_token)
+
+# Key management (governance.masking.registry, rotation, pseudonym_rotation). No key material, no values.
+key_registry = sa.Table(
+    "key_registry", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False, comment="first 12 hex digits of the key's SHA-256"),
+    sa.Column("first_seen_at", sa.DateTime(), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("status_changed_at", sa.DateTime()),
+    sa.CheckConstraint("kind IN ('pseudonym', 'encryption')", name="ck_key_registry_kind"),
+    sa.CheckConstraint("status IN ('next', 'active', 'retiring', 'retired')", name="ck_key_registry_status"),
+    comment="密钥登记: 密钥标识、指纹与状态(不含密钥)",
+)
+
+decryption_audit = sa.Table(
+    "decryption_audit", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("purpose", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(250)),
+    sa.Column("column_name", sa.String(250)),
+    sa.Column("element", sa.String(200)),
+    sa.Column("rows", sa.BigInteger()),
+    sa.Column("key_ids", sa.Text(), comment="JSON list of the key ids the values were under"),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text()),
+    sa.Index("ix_decryption_audit_at", "at"),
+    comment="解密审计: 谁、为何、解密了多少值(不含值)",
+)
+
+pseudonym_map = sa.Table(
+    "pseudonym_map", metadata,
+    sa.Column("element_key", sa.String(200), primary_key=True),
+    sa.Column("current_token", sa.String(64), primary_key=True),
+    sa.Column("next_token", sa.String(64), nullable=False),
+    sa.Column("next_key_id", sa.String(64), nullable=False),
+    sa.Index("ix_pseudonym_map_next", "element_key", "next_token"),
+    comment="假名映射: 轮换期间当前假名与新假名的对应(只有假名, 不含原值)",
+)
 
 _JSON_COLUMNS = ("masked_columns", "leak_findings", "quarantined_by_rule")
 _QUARANTINE_FIELDS = ("source_file", "source_line", "rules", "masked_row", "raw_row_encrypted", "status",
-                      "closed_by_run")
+                      "closed_by_run", "key_token")
+_CLOSE_BATCH = 1000  # entry ids per UPDATE, well under every driver's bound-parameter limit
 
 
 def ensure_governance_tables(engine: sa.Engine) -> None:
@@ -72,6 +117,16 @@ def ensure_governance_tables(engine: sa.Engine) -> None:
     with write_transaction(engine) as connection:
         ddl_lock(connection, "governance-tables")
         metadata.create_all(connection)
+        _add_key_token_column(connection)
+
+
+def _add_key_token_column(connection: sa.Connection) -> None:
+    """A quarantine table created before entries carried a key token gets the column and its index."""
+    columns = sa.inspect(connection).get_columns(quarantine.name, schema=GOVERNANCE_SCHEMA)
+    if "key_token" not in {column["name"] for column in columns}:
+        connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{quarantine.name} ADD COLUMN key_token "
+                                   "VARCHAR(64)"))
+        quarantine_key_index.create(connection, checkfirst=True)
 
 
 def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
@@ -112,6 +167,27 @@ def write_quarantine(engine: sa.Engine, run_id: str, dataset_key: str, rows: Ite
         if entries:
             connection.execute(sa.insert(quarantine), entries)
     return len(entries)
+
+
+def close_resolved_quarantine(engine: sa.Engine, dataset_key: str, key_tokens: Iterable[str], run_id: str) -> int:
+    """Close the dataset's open quarantine entries whose key token is among ``key_tokens`` (the keys run
+    ``run_id`` published): the department fixed and resent those rows. The run's own entries stay open.
+    Open entries are few, published keys many, so the open ones are read and matched here; returns how many
+    entries were closed (``status='closed'``, ``closed_by_run=run_id``)."""
+    published = {token for token in key_tokens if token}
+    if not published:
+        return 0
+    ensure_governance_tables(engine)
+    with write_transaction(engine) as connection:
+        entries = connection.execute(sa.select(quarantine.c.id, quarantine.c.key_token).where(
+            quarantine.c.dataset_key == dataset_key, quarantine.c.status == "open",
+            quarantine.c.key_token.is_not(None), quarantine.c.run_id != run_id))
+        resolved = [entry.id for entry in entries if entry.key_token in published]
+        for start in range(0, len(resolved), _CLOSE_BATCH):
+            connection.execute(sa.update(quarantine)
+                               .where(quarantine.c.id.in_(resolved[start:start + _CLOSE_BATCH]))
+                               .values(status="closed", closed_by_run=run_id))
+    return len(resolved)
 
 
 def latest_runs(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -156,6 +232,7 @@ def _quarantine_entry(run_id: str, dataset_key: str, row: Mapping[str, Any]) -> 
         "raw_row_encrypted": raw,
         "status": row.get("status") or "open",
         "closed_by_run": row.get("closed_by_run"),
+        "key_token": row.get("key_token"),
     }
 
 
