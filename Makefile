@@ -50,3 +50,11 @@ lock: venv
 
 clean-var:
 	rm -rf var
+
+# Throughput and peak memory of the nightly path on the reference dataset (docs/performance.md), against the
+# naive pandas + GX + to_sql path and a bare COPY, on the local PostgreSQL; writes var/bench/results.json.
+# ROWS=5000000 for 5M (default 1M here, not the demo's); BASELINE_ROWS=1000000 caps the slow baseline's sample.
+BENCH_ROWS := $(if $(filter command line environment,$(origin ROWS)),$(ROWS),1000000)
+.PHONY: bench
+bench: venv
+	$(BIN)/python -m governance.bench.run --rows $(BENCH_ROWS) $(if $(BASELINE_ROWS),--baseline-rows $(BASELINE_ROWS),)

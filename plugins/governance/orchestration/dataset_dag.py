@@ -19,6 +19,7 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from governance.orchestration.docs import dataset_doc_md
+from governance.oversight.deadline import nightly_deadline
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
@@ -54,6 +55,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
                                        description="Drop date to process (YYYY-MM-DD); default: logical date")},
         default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                       "on_failure_callback": _record_failure(dataset.key)},
+        deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
     ) as dag:
         key = dataset.key
 
@@ -69,15 +71,32 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
                     raise
                 raise AirflowSkipException(str(missing)) from None
 
+        # Validate and mask run per chunk of rows (GOVERNANCE_CHUNK_ROWS) as mapped tasks, so memory per task
+        # is bounded and more worker slots mean more throughput; "validate" and "mask" add the chunks up.
+        @task(task_id="plan")
+        @_step
+        def plan(**context: Any) -> list[int]:
+            return _chunked().plan(_run(key, context))["chunks"]
+
+        @task(task_id="validate_chunk")
+        @_step
+        def validate_chunk(chunk: int, **context: Any) -> dict:
+            return _chunked().validate_chunk(_run(key, context), chunk)
+
         @task(task_id="validate")
         @_step
         def validate(**context: Any) -> dict:
-            return _steps().validate(_run(key, context))
+            return _chunked().finish_validate(_run(key, context))
+
+        @task(task_id="mask_chunk")
+        @_step
+        def mask_chunk(chunk: int, **context: Any) -> dict:
+            return _chunked().mask_chunk(_run(key, context), chunk)
 
         @task(task_id="mask")
         @_step
         def mask(**context: Any) -> dict:
-            return _steps().mask(_run(key, context))
+            return _chunked().finish_mask(_run(key, context))
 
         @task(task_id="publish", outlets=[asset])
         @_step
@@ -93,7 +112,11 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         def record(**context: Any) -> dict:
             return _steps().record(_run(key, context))
 
-        pull() >> validate() >> mask() >> publish() >> record()
+        chunks = plan()
+        pull() >> chunks
+        validated, masked = validate(), mask()
+        validate_chunk.expand(chunk=chunks) >> validated >> mask_chunk.expand(chunk=chunks) >> masked
+        masked >> publish() >> record()
     return dag
 
 
@@ -107,6 +130,13 @@ def _steps() -> ModuleType:
     from governance.pipeline import steps
 
     return steps
+
+
+def _chunked() -> ModuleType:
+    """The chunked validate and mask steps, imported when a task runs (as ``_steps``)."""
+    from governance.pipeline import chunked
+
+    return chunked
 
 
 def _run(dataset_key: str, context: dict[str, Any]) -> Any:

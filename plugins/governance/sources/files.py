@@ -7,6 +7,7 @@ reader "helpfully" converted (an ID turned into a float) could never be quaranti
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,9 @@ import pyarrow.csv as pacsv
 from governance.sources.errors import SourceError
 
 _SNIFF_BYTES = 1 << 20
+# Bytes of CSV per streamed block: ~100-200k rows of a typical register, so the landed Parquet gets
+# row groups big enough to read fast and small enough to keep the pull's memory flat at any file size.
+STREAM_BLOCK_BYTES = 24 << 20
 
 
 def detect_encoding(path: Path) -> str:
@@ -56,6 +60,48 @@ def read_csv(path: Path, *, encoding: str, delimiter: str) -> pd.DataFrame:
         # Skipping would lose rows silently; the department must resend the file.
         raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
     return _strip_header(table.to_pandas(types_mapper=_text_types), path)
+
+
+def iter_csv(path: Path, *, encoding: str, delimiter: str,
+             block_bytes: int = STREAM_BLOCK_BYTES) -> Iterator[pd.DataFrame]:
+    """``read_csv`` in blocks (``pyarrow.csv.open_csv``): bounded memory for any file size, same errors.
+
+    Malformed rows are collected while streaming and raised after the last block, with the same message
+    as ``read_csv``: the caller must discard what it wrote from the earlier blocks (``pull`` writes to a
+    partial file and renames it only on success).
+    """
+    encoding = detect_encoding(path) if encoding == "auto" else encoding
+    _check_decodes(path, encoding)
+    malformed: list[str] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        where = f"row {row.number}" if row.number is not None else "a row"
+        malformed.append(f"{where} has {row.actual_columns} fields, the header has {row.expected_columns}")
+        return "skip"
+
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), use_threads=False,
+                                           block_size=block_bytes),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=on_invalid_row),
+            convert_options=pacsv.ConvertOptions(column_types=_all_text(path, encoding, delimiter),
+                                                 strings_can_be_null=True, null_values=[""]),
+        )
+        empty = pa.Table.from_batches([], schema=reader.schema)
+        _strip_header(empty.to_pandas(types_mapper=_text_types), path)  # duplicate columns fail first
+        yielded = False
+        for batch in reader:
+            if batch.num_rows:
+                yielded = True
+                yield _strip_header(pa.Table.from_batches([batch]).to_pandas(types_mapper=_text_types), path)
+        if not yielded and not malformed:
+            yield _strip_header(empty.to_pandas(types_mapper=_text_types), path)
+    except pa.ArrowInvalid as error:
+        raise SourceError(f"{path}: not a readable CSV file ({_without_data(error)})") from None
+    if malformed:
+        raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
 
 
 def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:

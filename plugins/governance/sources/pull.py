@@ -43,19 +43,30 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
         return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
     folder = landing_folder(landing_root, dataset, day)
     drops = _drop_files(folder, source.pattern, dataset)
-    frames = []
-    for path in drops:
-        if source.kind == "csv":
-            frame = files.read_csv(path, encoding=source.encoding, delimiter=source.delimiter)
-        else:
-            frame = files.read_excel(path, sheet=source.sheet)
-        frames.append((path, frame))
+    origins = [str(path.relative_to(landing_root)) for path in drops]
+    if source.kind == "csv":
+        # Streamed block by block (bounded memory); a file whose header differs fails before it is read.
+        def csv_chunks():
+            first = None
+            for path, origin in zip(drops, origins, strict=True):
+                blocks = files.iter_csv(path, encoding=source.encoding, delimiter=source.delimiter)
+                for index, block in enumerate(_number_rows(blocks, origin, first_line=2)):
+                    if index == 0:
+                        first = _check_columns(first, path, block)
+                    yield block
+        return _write(csv_chunks(), target, origins)
+    frames = [(path, files.read_excel(path, sheet=source.sheet)) for path in drops]
     _check_same_columns(frames)
-    numbered = (
-        _number_rows([frame], str(path.relative_to(landing_root)), first_line=2) for path, frame in frames
-    )
-    return _write((chunk for chunks in numbered for chunk in chunks),
-                  target, [str(path.relative_to(landing_root)) for path in drops])
+    numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
+    return _write((chunk for chunks in numbered for chunk in chunks), target, origins)
+
+
+def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.DataFrame) -> tuple[Path, list[str]]:
+    columns = [c for c in block.columns if not c.startswith("_source_")]
+    if first is not None and columns != first[1]:
+        raise SourceError(f"{path}: its columns differ from {first[0].name}'s; "
+                          "all files of one drop must share one header")
+    return first or (path, columns)
 
 
 def _drop_files(folder: Path, pattern: str, dataset: Dataset) -> list[Path]:
@@ -90,21 +101,28 @@ def _number_rows(chunks, origin: str, *, first_line: int):
 
 
 def _write(chunks, target: Path, origins: list[str]) -> PullResult:
+    """Stream ``chunks`` into ``target`` through a partial file renamed at the end: a failed read (a
+    malformed row found late in a big file) never leaves a half-written drop behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.part")
     writer: pq.ParquetWriter | None = None
     rows, columns = 0, []
     try:
         for chunk in chunks:
             table = pa.Table.from_pandas(chunk, preserve_index=False)
             if writer is None:
-                writer, columns = pq.ParquetWriter(target, table.schema), list(chunk.columns)
+                writer, columns = pq.ParquetWriter(partial, table.schema), list(chunk.columns)
             elif list(chunk.columns) != columns:
                 raise SourceError(f"{origins}: a later part of the drop has different columns")
             writer.write_table(table.cast(writer.schema))
             rows += len(chunk)
-    finally:
+    except BaseException:
         if writer is not None:
             writer.close()
+        partial.unlink(missing_ok=True)
+        raise
     if writer is None:
         raise SourceError(f"{', '.join(origins)}: the drop holds no rows")
+    writer.close()
+    partial.replace(target)
     return PullResult(rows=rows, files=origins, columns=[c for c in columns if not c.startswith("_")])

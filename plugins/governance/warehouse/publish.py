@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
+from governance.warehouse.copy import copy_arrow
 from governance.warehouse.engine import is_postgres, write_connection, write_transaction
 from governance.warehouse.schema import (
     LINEAGE_COLUMNS,
@@ -78,14 +79,18 @@ def _mid_swap(connection: sa.Connection, target: sa.Table) -> None:
 
 def publish(engine: sa.Engine, catalogue: Catalogue, dataset: Dataset | str, parquet_path: Path, *,
             load_date: date, run_id: str, batch_rows: int = 100_000) -> PublishResult:
-    """Publish ``parquet_path`` (text columns named like the published columns) as ``load_date``'s data."""
+    """Publish ``parquet_path`` (text columns named like the published columns) as ``load_date``'s data.
+
+    ``parquet_path`` may be a directory of ``part-*.parquet`` files (a chunked run): all parts go into one
+    staging table, in part order, and are swapped in once."""
     if isinstance(dataset, str):
         dataset = catalogue.dataset(dataset)
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
     columns = published_columns(catalogue, dataset)
-    parquet = pq.ParquetFile(parquet_path)
-    check_frame_columns(parquet.schema_arrow.names, columns, dataset.key, what="input")
+    parts = _parts(Path(parquet_path))
+    for part in parts:
+        check_frame_columns(pq.ParquetFile(part).schema_arrow.names, columns, dataset.key, what="input")
     sync = ensure_table(engine, catalogue, dataset)
     target, name = sync.table, qualified_name(sync.table)
 
@@ -103,7 +108,7 @@ def publish(engine: sa.Engine, catalogue: Catalogue, dataset: Dataset | str, par
                 return result(0, newer)
         staging = staging_table(target, run_id, temporary=is_postgres(connection))
         try:
-            rows = _stage(connection, staging, parquet, columns, batch_rows, name)
+            rows = _stage(connection, staging, parts, columns, batch_rows, name)
             _check_staging(connection, staging, target, name)
             newer = _swap(connection, target, staging, dataset.load_mode, load_date, run_id)
         except sa.exc.DBAPIError as error:
@@ -130,35 +135,39 @@ def staging_table(target: sa.Table, run_id: str, *, temporary: bool) -> sa.Table
     return sa.Table(name, sa.MetaData(), *columns, schema=target.schema)
 
 
-def _stage(connection: sa.Connection, staging: sa.Table, parquet: pq.ParquetFile,
+def _parts(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    parts = sorted(path.glob("part-*.parquet"))
+    if not parts:
+        raise PublishError(f"nothing to publish: {path} holds no part-*.parquet file")
+    return parts
+
+
+def _stage(connection: sa.Connection, staging: sa.Table, parts: list[Path],
            columns: list[ResolvedColumn], batch_rows: int, name: str) -> int:
     with connection.begin():
         connection.execute(sa.schema.DropTable(staging, if_exists=True))
         staging.create(connection, checkfirst=False)
     names = [column.name for column in columns]
+    postgres = is_postgres(connection)
     total = 0
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
-        values = [_convert(batch.column(column.name), column, staging.c[column.name].type, total, name)
-                  for column in columns]
-        rows = list(zip(*values, strict=True))
-        with connection.begin():
-            if is_postgres(connection):
-                _copy_rows(connection, staging, names, rows)
-            else:
-                _insert_rows(connection, staging, names, rows)
-        total += batch.num_rows
+    for part in parts:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows, columns=names):
+            values = [_convert(batch.column(column.name), column, staging.c[column.name].type, total, name)
+                      for column in columns]
+            with connection.begin():
+                if postgres:  # Arrow batch -> CSV -> COPY: no Python object per value
+                    _copy_rows(connection, staging, names, pa.Table.from_arrays(values, names=names))
+                else:
+                    _insert_rows(connection, staging, names, list(zip(*(v.to_pylist() for v in values), strict=True)))
+            total += batch.num_rows
     return total
 
 
-def _copy_rows(connection: sa.Connection, staging: sa.Table, names: list[str], rows: list[tuple]) -> None:
-    """PostgreSQL: ``COPY staging (...) FROM STDIN`` through the psycopg connection under SQLAlchemy."""
-    preparer = connection.dialect.identifier_preparer
-    statement = (f"COPY {preparer.format_table(staging)} "
-                 f"({', '.join(preparer.quote(name) for name in names)}) FROM STDIN")
-    driver = connection.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+def _copy_rows(connection: sa.Connection, staging: sa.Table, names: list[str], rows: pa.Table) -> None:
+    """PostgreSQL: ``COPY staging (...) FROM STDIN`` of the batch encoded as CSV by pyarrow (``copy``)."""
+    copy_arrow(connection, staging, [rows.select(names)])
 
 
 def _insert_rows(connection: sa.Connection, staging: sa.Table, names: list[str], rows: list[tuple]) -> None:
@@ -168,8 +177,8 @@ def _insert_rows(connection: sa.Connection, staging: sa.Table, names: list[str],
 
 
 def _convert(array: pa.Array | pa.ChunkedArray, column: ResolvedColumn, sql_type: sa.types.TypeEngine,
-             offset: int, table: str) -> list[Any]:
-    """Text values to the column's Python values; errors name the column and row, never the value."""
+             offset: int, table: str) -> pa.Array | pa.ChunkedArray:
+    """Text values to the column's Arrow type; errors name the column and row, never the value."""
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = array.cast(pa.string())
     kind = column.published_type
@@ -180,12 +189,12 @@ def _convert(array: pa.Array | pa.ChunkedArray, column: ResolvedColumn, sql_type
             if too_long:
                 raise PublishError(f"cannot publish {table}: column {column.name} has {too_long} value(s) "
                                    f"longer than {limit} characters")
-        return array.to_pylist()
+        return array
     trimmed = pc.utf8_trim_whitespace(array)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
     arrow_type = _arrow_type(column)
     try:
-        return trimmed.cast(arrow_type).to_pylist()
+        return trimmed.cast(arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         bad = [index for index, value in enumerate(trimmed.to_pylist())
                if value is not None and not _castable(value, arrow_type)]

@@ -1,0 +1,139 @@
+"""What the department and the operators get from a chunked validate: the same reports and Data Docs.
+
+The quarantine report is streamed part by part (the CSV holds every quarantined row, the HTML the first
+``quarantine._HTML_ROWS``), so a bad night with millions of quarantined rows never sits in memory; its bytes
+are those of ``quarantine.write_reports``. The Data Docs are the chunks' count-only results added up.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+from governance.pipeline import quarantine
+from governance.pipeline.chunks import iter_parts, part_path
+from governance.sources import SOURCE_FILE, SOURCE_LINE
+from governance.validation import data_docs
+
+if TYPE_CHECKING:
+    from governance.pipeline.steps import Run
+
+log = logging.getLogger(__name__)
+_SUMMED = ("element_count", "missing_count", "unexpected_count")
+
+
+def part(folder: Path, chunk: int) -> Path:
+    return part_path(folder, chunk)
+
+
+def write_reports(parts: Path, folder: Path, stem: str) -> list[Path]:
+    """``quarantine.write_reports`` over a directory of parts, one part in memory at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
+    files = iter_parts(parts)
+    names = pq.ParquetFile(files[0]).schema_arrow.names
+    columns = [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [name for name in names if not name.startswith("_")]
+    shown, total = [], 0
+    with csv_path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([column.lstrip("_") for column in columns])
+        for path in files:
+            frame = pq.read_table(path, columns=columns).to_pandas().astype("string").fillna("")
+            safe = quarantine._formula_safe
+            writer.writerows([safe(value) for value in row] for row in frame.itertuples(index=False))
+            if len(shown) < quarantine._HTML_ROWS:
+                shown.extend(frame.head(quarantine._HTML_ROWS - len(shown)).itertuples(index=False))
+            total += len(frame)
+    header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
+    more = (f" The first {quarantine._HTML_ROWS} are shown; the CSV has them all."
+            if total > quarantine._HTML_ROWS else "")
+    html_path.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
+        f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
+        f"rows that pass next time are published and their entries closed.{more}</p>"
+        f"<table border='1'><tr>{header}</tr>{body}</table>", encoding="utf-8")
+    return [csv_path, html_path]
+
+
+def docs_entries(result: Any) -> list[dict[str, Any]]:
+    """A chunk's count-only GX result (``data_docs.safe_result``) as JSON for the chunk summary."""
+    if result is None:
+        return []
+    return [{"type": item.expectation_config.type, "kwargs": dict(item.expectation_config.kwargs),
+             "meta": dict(item.expectation_config.meta or {}), "success": bool(item.success),
+             "result": dict(item.result or {}), "exception_info": dict(item.exception_info or {})}
+            for item in result.results]
+
+
+def _merge(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    merged = {**entries[0], "success": all(entry["success"] for entry in entries)}
+    result = dict(entries[0]["result"])
+    for key in _SUMMED:
+        if all(key in entry["result"] for entry in entries):
+            result[key] = sum(entry["result"][key] for entry in entries)
+    _percentages(result)
+    merged["result"] = result
+    return merged
+
+
+def _percentages(result: dict[str, Any]) -> None:
+    elements, missing = result.get("element_count"), result.get("missing_count") or 0
+    if not elements:
+        return
+    if "missing_percent" in result:
+        result["missing_percent"] = 100 * missing / elements
+    unexpected = result.get("unexpected_count")
+    if unexpected is not None and "unexpected_percent" in result:
+        present = elements - missing
+        share = 100 * unexpected / present if present else None
+        result.update(unexpected_percent=share, unexpected_percent_nonmissing=share,
+                      unexpected_percent_total=100 * unexpected / elements)
+
+
+def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any]) -> Path | None:
+    """The run's Data Docs from the chunks' results summed; never fails the run (as ``write_run_docs``)."""
+    try:
+        from great_expectations.core.expectation_validation_result import (
+            ExpectationSuiteValidationResult,
+            ExpectationValidationResult,
+        )
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        rows = [part["docs"] for part in parts]
+        entries = [_merge([chunk[index] for chunk in rows]) for index in range(len(rows[0]))] if rows[0] else []
+        entries += [_unique_entry(rule, plan) for rule in plan.get("unique_rules", [])]
+        results = [ExpectationValidationResult(
+            success=entry["success"], result=entry["result"], exception_info=entry["exception_info"],
+            expectation_config=ExpectationConfiguration(type=entry["type"], kwargs=entry["kwargs"],
+                                                        meta=entry["meta"])) for entry in entries]
+        successful = sum(bool(item.success) for item in results)
+        statistics = {"evaluated_expectations": len(results), "successful_expectations": successful,
+                      "unsuccessful_expectations": len(results) - successful,
+                      "success_percent": 100 * successful / len(results) if results else None}
+        merged = ExpectationSuiteValidationResult(success=successful == len(results), results=results,
+                                                  suite_name=parts[0].get("suite_name") or "suite",
+                                                  statistics=statistics)
+    except Exception as error:
+        log.warning("Data Docs for %s were not merged: %s", run.dataset.key, type(error).__name__)
+        return None
+    return data_docs.write_run_docs(merged, run.settings.docs_root, run.dataset.dag_id, run.run_id)
+
+
+def _unique_entry(rule: str | None, plan: dict[str, Any]) -> dict[str, Any]:
+    """The uniqueness rule, checked over the whole run by ``keys``, as a docs entry (counts only)."""
+    column = (rule or "key").removesuffix(".unique")
+    kind = "expect_compound_columns_to_be_unique" if "+" in column else "expect_column_values_to_be_unique"
+    kwargs = {"column_list": column.split("+")} if "+" in column else {"column": column}
+    duplicated, rows = plan.get("unique_rows", 0), plan["rows"]
+    counts = {"element_count": rows, "missing_count": 0, "missing_percent": 0.0, "unexpected_count": duplicated,
+              "unexpected_percent": 100 * duplicated / rows if rows else 0.0}
+    _percentages(counts)
+    return {"type": kind, "kwargs": kwargs, "meta": {"rule": rule}, "success": duplicated == 0,
+            "result": counts,
+            "exception_info": {"raised_exception": False, "exception_message": None, "exception_traceback": None}}
