@@ -28,7 +28,7 @@ from governance.standards.problems import StandardsError
 from governance.validation import data_docs
 from governance.validation.suites import SuiteError
 from governance.warehouse.grants import apply_grants
-from governance.warehouse.records import close_resolved_quarantine
+from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
 
 
 class RunFailed(Exception):
@@ -192,6 +192,8 @@ def _close_resolved_quarantine(run: Run) -> int:
     """The rows this run published close the dataset's open quarantine entries with the same primary key
     (the department fixed and resent them). Tokens are made under every pseudonym key in the keyring, so
     entries written before a pseudonym key rotation still match until the old key is removed."""
+    if not has_open_quarantine(run.engine, run.dataset.key, excluding_run=run.run_id):
+        return 0  # nothing to close: skip tokenising every published key
     columns = run.catalogue.columns(run.dataset)
     published = pd.read_parquet(run.area.passed, columns=quarantine.key_columns(columns))
     tokens = {token for key in masking.load_keyring().pseudonym_keys.values()

@@ -169,6 +169,17 @@ def write_quarantine(engine: sa.Engine, run_id: str, dataset_key: str, rows: Ite
     return len(entries)
 
 
+def has_open_quarantine(engine: sa.Engine, dataset_key: str, *, excluding_run: str) -> bool:
+    """Whether earlier runs left open quarantine entries for the dataset (cheap: one indexed query)."""
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table(quarantine.name, schema=GOVERNANCE_SCHEMA):
+            return False
+        query = sa.select(quarantine.c.id).where(
+            quarantine.c.dataset_key == dataset_key, quarantine.c.status == "open",
+            quarantine.c.key_token.is_not(None), quarantine.c.run_id != excluding_run).limit(1)
+        return connection.execute(query).first() is not None
+
+
 def close_resolved_quarantine(engine: sa.Engine, dataset_key: str, key_tokens: Iterable[str], run_id: str) -> int:
     """Close the dataset's open quarantine entries whose key token is among ``key_tokens`` (the keys run
     ``run_id`` published): the department fixed and resent those rows. The run's own entries stay open.
