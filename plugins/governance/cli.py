@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from governance.settings import airflow_environment, get_settings
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
 
     suites = commands.add_parser("suites", help="the GX expectation suites in expectations/").add_subparsers()
     _command(suites, "generate", _suites_generate, "derive each suite from the standards, keeping owner edits")
+    _command(suites, "check", _suites_check,
+             "check every suite against GX and the standards (no rule removed or loosened without a waiver)")
+    preview = _command(suites, "preview", _suites_preview,
+                       "run a dataset's suite on a sample CSV/XLSX file; exit 1 if the verdict fails or the suite "
+                       "is broken, 2 if the file or dataset is not found")
+    preview.add_argument("dataset", help="<department>/<dataset>")
+    preview.add_argument("file", type=Path, help="sample drop (.csv or .xlsx), read as the nightly pull reads it")
+    preview.add_argument("--suite", type=Path, default=None, help="an edited copy of the suite (default: the "
+                         "dataset's suite in expectations/)")
+    preview.add_argument("--examples", type=int, default=3, help="masked example rows per rule (default 3)")
 
     demo_data = _command(commands, "demo-data", _demo_data, "write synthetic drops for every dataset")
     demo_data.add_argument("--date", type=date.fromisoformat, default=None, help="drop date (default: yesterday)")
@@ -69,11 +80,25 @@ def _parser() -> argparse.ArgumentParser:
                                    help="day the agreements must be valid on (default: today)")
         grant_command.add_argument("--role-prefix", default="", help="prefix for every role name (default: none)")
 
+    fresh = _command(commands, "freshness", _oversight("freshness"),
+                     "every dataset's freshness now (pipeline and data clocks against its update cycle)")
+    fresh.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fresh.add_argument("--check", action="store_true", help="exit 1 when a dataset is stale, skewed or never loaded")
+    bulletin = _command(commands, "bulletin", _oversight("bulletin"),
+                        "write the weekly bulletin (每周进度通报) as HTML and CSV")
+    bulletin.add_argument("--week-ending", type=date.fromisoformat, default=None,
+                          help="last day of the week to report (default: last Sunday before today)")
+    bulletin.add_argument("--output", type=Path, default=None, help="folder (default: GOVERNANCE_BULLETIN_ROOT)")
+
     demo = _command(commands, "demo", _demo, "run every dataset's DAG through Airflow and print a summary")
     demo.add_argument("--date", type=date.fromisoformat, default=None, help="business date (default: yesterday)")
 
     run_airflow = _command(commands, "airflow", _airflow, "run the airflow CLI with this suite's settings")
     run_airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
+
+    from governance.sharing.commands import add_sharing_commands
+
+    add_sharing_commands(commands, _command)  # tokens issue|revoke|list, serve (the sharing API)
     return parser
 
 
@@ -120,6 +145,46 @@ def _suites_generate(_: argparse.Namespace) -> int:
     for path in regenerate_all(load_catalogue(settings.standards_root), settings.expectations_root):
         print(f"wrote {path}")
     return OK
+
+
+def _suites_check(_: argparse.Namespace) -> int:
+    from governance.standards.catalogue import load_catalogue
+    from governance.standards.problems import StandardsError
+    from governance.validation.lint import check_suites
+
+    settings = get_settings()
+    try:
+        catalogue = load_catalogue(settings.standards_root)
+    except StandardsError as error:
+        print(f"{error}\nfix the standards first (governance standards check)")
+        return PROBLEMS
+    report = check_suites(catalogue, settings.expectations_root)
+    for number, problem in enumerate(report.problems, start=1):
+        print(f"{number}. {problem}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s) in {settings.expectations_root}")
+        return PROBLEMS
+    print(f"suites OK: {report.suites} suites, {report.expectations} expectations; every standard rule present, "
+          "none loosened without a waiver")
+    return OK
+
+
+def _suites_preview(arguments: argparse.Namespace) -> int:
+    from governance.standards.catalogue import load_catalogue
+    from governance.validation.preview import PreviewError, preview
+    from governance.validation.suites import SuiteError
+
+    try:
+        result = preview(load_catalogue(get_settings().standards_root), arguments.dataset, arguments.file,
+                         suite_file=arguments.suite, examples=arguments.examples)
+    except PreviewError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ERROR
+    except SuiteError as error:
+        print(f"error: broken suite: {error}", file=sys.stderr)
+        return PROBLEMS
+    print(result.render())
+    return OK if result.verdict.publishes else PROBLEMS
 
 
 def _demo_data(arguments: argparse.Namespace) -> int:
@@ -184,6 +249,17 @@ def _keys(name: str) -> Callable[[argparse.Namespace], int]:
     def handler(arguments: argparse.Namespace) -> int:
         os.environ.update(airflow_environment())  # the same secrets backend as the tasks (env values win)
         from governance.masking import commands
+
+        return getattr(commands, name)(arguments)
+
+    return handler
+
+
+def _oversight(name: str) -> Callable[[argparse.Namespace], int]:
+    """An oversight command from governance.oversight.commands (imported when it runs)."""
+
+    def handler(arguments: argparse.Namespace) -> int:
+        from governance.oversight import commands
 
         return getattr(commands, name)(arguments)
 

@@ -36,30 +36,8 @@ def detect_encoding(path: Path) -> str:
 
 
 def read_csv(path: Path, *, encoding: str, delimiter: str) -> pd.DataFrame:
-    encoding = detect_encoding(path) if encoding == "auto" else encoding
-    _check_decodes(path, encoding)
-    malformed: list[str] = []
-
-    def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        where = f"row {row.number}" if row.number is not None else "a row"
-        malformed.append(f"{where} has {row.actual_columns} fields, the header has {row.expected_columns}")
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid_row),
-            convert_options=pacsv.ConvertOptions(column_types=_all_text(path, encoding, delimiter),
-                                                 strings_can_be_null=True, null_values=[""]),
-        )
-    except pa.ArrowInvalid as error:
-        raise SourceError(f"{path}: not a readable CSV file ({_without_data(error)})") from None
-    if malformed:
-        # Skipping would lose rows silently; the department must resend the file.
-        raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
-    return _strip_header(table.to_pandas(types_mapper=_text_types), path)
+    """The whole file as one frame (samples and previews); the pipeline streams with ``iter_csv``."""
+    return pd.concat(list(iter_csv(path, encoding=encoding, delimiter=delimiter)), ignore_index=True)
 
 
 def iter_csv(path: Path, *, encoding: str, delimiter: str,
@@ -101,6 +79,7 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
     except pa.ArrowInvalid as error:
         raise SourceError(f"{path}: not a readable CSV file ({_without_data(error)})") from None
     if malformed:
+        # Skipping would lose rows silently; the department must resend the file.
         raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
 
 

@@ -152,6 +152,26 @@ class Quality(Strict):
     max_row_drop_share: float = Field(default=0.5, ge=0, le=1)
 
 
+class FreshnessPolicy(Strict):
+    """Overrides of the update cycle's freshness thresholds, in hours (dbt-style warn/error after).
+
+    A dataset refreshed on an irregular rhythm (a register updated whenever a ruling is made) can
+    set either or both; an omitted one keeps the cycle's default (see ``governance.oversight``).
+    """
+
+    warn_after_hours: float | None = Field(default=None, gt=0)
+    error_after_hours: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _error_after_warn(self) -> FreshnessPolicy:
+        warn, error = self.warn_after_hours, self.error_after_hours
+        if warn is None and error is None:
+            raise ValueError("freshness needs warn_after_hours, error_after_hours or both")
+        if warn is not None and error is not None and error < warn:
+            raise ValueError("error_after_hours must not be less than warn_after_hours")
+        return self
+
+
 class Dataset(Strict):
     department: Identifier
     name: Identifier
@@ -163,6 +183,7 @@ class Dataset(Strict):
     primary_key: list[Identifier] = Field(min_length=1)
     load_mode: LoadMode
     freshness_column: Identifier | None = None
+    freshness: FreshnessPolicy | None = None
     source: Source
     quality: Quality = Quality()
     columns: list[Column] = Field(min_length=1)

@@ -1,0 +1,109 @@
+"""The oversight DAGs: the hourly freshness check and the weekly bulletin.
+
+``governance__oversight`` runs every hour (``GOVERNANCE_OVERSIGHT_CRON``): it judges every
+dataset's freshness, appends ``governance.freshness_history`` and alerts on transitions.
+``governance__weekly_bulletin`` runs on Mondays at 08:00 local (``GOVERNANCE_BULLETIN_CRON``) and
+writes last week's bulletin; its ``week_ending`` parameter rewrites any earlier week.
+
+Parsing touches nothing but settings; the warehouse and the standards are read when a task runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+from airflow.sdk.exceptions import AirflowException
+
+from governance.settings import Settings, get_settings
+
+START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+OVERSIGHT_DAG_ID = "governance__oversight"
+BULLETIN_DAG_ID = "governance__weekly_bulletin"
+OVERSIGHT_DAG_IDS = (OVERSIGHT_DAG_ID, BULLETIN_DAG_ID)
+
+
+def build_oversight_dag(settings: Settings | None = None) -> DAG:
+    settings = settings or get_settings()
+    with DAG(
+        dag_id=OVERSIGHT_DAG_ID,
+        description="Hourly: freshness of every catalogue dataset, history, alerts on transitions",
+        schedule=CronTriggerTimetable(settings.oversight_cron, timezone=settings.timezone),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["oversight"],
+        doc_md=__doc__,
+        default_args={"retries": 0},  # the next hour is the retry; an undelivered alert is retried then
+    ) as dag:
+
+        @task(task_id="check_freshness")
+        def check_freshness(**context: Any) -> dict:
+            from governance.oversight.check import run_freshness_check
+            from governance.standards.catalogue import load_catalogue
+            from governance.warehouse import warehouse_engine
+
+            current = get_settings()
+            engine = warehouse_engine(current.warehouse_url)
+            try:
+                result = run_freshness_check(engine, load_catalogue(current.standards_root), settings=current,
+                                             context=dict(context))
+            finally:
+                engine.dispose()
+            if result.undelivered:
+                raise AirflowException(f"freshness alerts not delivered for {', '.join(result.undelivered)} "
+                                       f"(recorded; the next check sends them again)")
+            return result.summary()
+
+        check_freshness()
+    return dag
+
+
+def build_bulletin_dag(settings: Settings | None = None) -> DAG:
+    settings = settings or get_settings()
+    with DAG(
+        dag_id=BULLETIN_DAG_ID,
+        description="Mondays: last week's bulletin (每周进度通报) as HTML and CSV",
+        schedule=CronTriggerTimetable(settings.bulletin_cron, timezone=settings.timezone),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["oversight"],
+        doc_md=__doc__,
+        params={"week_ending": Param(None, type=["null", "string"], format="date",
+                                     description="Last day (Sunday) of the week to report; default: last week")},
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+
+        @task(task_id="write_bulletin")
+        def write(**context: Any) -> dict:
+            from governance.oversight.bulletin import write_bulletin
+            from governance.standards.catalogue import load_catalogue
+            from governance.warehouse import warehouse_engine
+
+            current = get_settings()
+            engine = warehouse_engine(current.warehouse_url)
+            try:
+                bulletin = write_bulletin(engine, load_catalogue(current.standards_root),
+                                          bulletin_week(context, current.timezone), settings=current)
+            finally:
+                engine.dispose()
+            return {"week_ending": bulletin.week_ending.isoformat(), "html": str(bulletin.html),
+                    "csv": str(bulletin.csv)}
+
+        write()
+    return dag
+
+
+def bulletin_week(context: dict[str, Any], timezone: str) -> date:
+    """The ``week_ending`` parameter, or the last complete week before the run's (local) date."""
+    from governance.oversight.bulletin import last_week_ending
+
+    override = (context.get("params") or {}).get("week_ending")
+    if override:
+        return date.fromisoformat(override)
+    moment = context.get("logical_date") or getattr(context.get("dag_run"), "run_after", None) or datetime.now(UTC)
+    return last_week_ending(pendulum.instance(moment).in_timezone(timezone).date())

@@ -1,0 +1,100 @@
+"""The oversight routes in the plugin's web app: login required, JSON shapes, the page's board."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import HTTPException, Request
+from fastapi.testclient import TestClient
+from oversight_support import MEDICAL, RESIDENT, ensure_access_tables, log_calls, publish_rows, record_run
+
+from governance.standards.catalogue import Catalogue
+from governance.warehouse import warehouse_engine
+from governance.webapp import create_app
+
+ROUTES = ["/oversight/freshness", "/oversight/scorecards", "/oversight/access", "/oversight/page"]
+AUTH = {"Authorization": "Bearer valid"}
+
+
+def airflow_login(request: Request) -> str:
+    """Stands in for Airflow's get_user: a token or nothing."""
+    if request.headers.get("Authorization") != "Bearer valid":
+        raise HTTPException(status_code=401, detail="Not authenticated")
+    return "admin"
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch, catalogue: Catalogue) -> TestClient:
+    url = f"sqlite:///{tmp_path / 'warehouse' / 'warehouse.db'}"
+    monkeypatch.setenv("GOVERNANCE_VAR_ROOT", str(tmp_path))
+    monkeypatch.setenv("GOVERNANCE_WAREHOUSE_URL", url)
+    engine = warehouse_engine(url)
+    now = datetime.now(UTC)
+    record_run(engine, RESIDENT, (now - timedelta(days=2)).date(), finished=now - timedelta(hours=30))
+    record_run(engine, RESIDENT, (now - timedelta(days=1)).date(), finished=now - timedelta(hours=6),
+               received=120, quarantined=12)
+    publish_rows(engine, catalogue, RESIDENT, [now - timedelta(hours=8)])
+    record_run(engine, MEDICAL, date.today() - timedelta(days=3), verdict="failed")
+    ensure_access_tables(engine)
+    log_calls(engine, [(now - timedelta(hours=1), "civil_affairs", RESIDENT, "allowed", 25),
+                       (now - timedelta(hours=1), "taxation", RESIDENT, "blocked", 0)])
+    engine.dispose()
+    return TestClient(create_app(require_user=airflow_login))
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_every_oversight_route_requires_a_login(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_freshness_json(client: TestClient, catalogue: Catalogue) -> None:
+    board = {item["dataset_key"]: item for item in client.get("/oversight/freshness", headers=AUTH).json()}
+    assert set(board) == set(catalogue.datasets)
+    assert board[RESIDENT]["status"] == "fresh" and board[RESIDENT]["status_zh"] == "及时"
+    assert board[RESIDENT]["pipeline_age_h"] == pytest.approx(6, abs=0.1)
+    assert board[MEDICAL]["status"] == "never-loaded"
+
+
+def test_scorecards_json(client: TestClient) -> None:
+    body = client.get("/oversight/scorecards?days=7", headers=AUTH).json()
+    cards = {card["scope"]: card for card in body["scorecards"]}
+    assert cards[RESIDENT]["runs"] == 2 and cards[RESIDENT]["pass_rate"] == 1.0
+    assert cards[RESIDENT]["quarantine_rate"] == pytest.approx(12 / 220, abs=1e-4)
+    assert cards[RESIDENT]["volume_change_pct"] == pytest.approx(20)
+    assert cards["health"]["pass_rate"] == 0.0
+    assert body["headline"]["datasets"] == 6 and body["headline"]["published"] == 1
+    assert set(body["trend"]) == {"public_security", "health"}
+    assert client.get("/oversight/scorecards?days=0", headers=AUTH).status_code == 422
+
+
+def test_access_json(client: TestClient) -> None:
+    body = client.get("/oversight/access", headers=AUTH).json()
+    resident = next(row for row in body["datasets"] if row["dataset_key"] == RESIDENT)
+    assert (resident["calls"], resident["blocked"], resident["rows_served"], resident["consumers"]) == (2, 1, 25, 1)
+    assert RESIDENT not in body["never_used"] and MEDICAL in body["never_used"]
+
+
+def test_the_page_shows_every_dataset_on_the_board_with_its_status(client: TestClient, catalogue: Catalogue) -> None:
+    response = client.get("/oversight/page", headers=AUTH)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    tiles = dict(re.findall(r"data-dataset='([^']+)' data-status='([^']+)'", page))
+    assert set(tiles) >= set(catalogue.datasets)
+    assert tiles[RESIDENT] == "fresh" and tiles[MEDICAL] == "never-loaded"
+    for heading in ("Headline figures", "Freshness board", "Quality trend", "Access volume per dataset",
+                    "Denied and blocked requests", "跨部门数据共享率", "数据时效达标率", "本月数据调用量"):
+        assert heading in page
+    assert page.count("<svg") >= 4
+    assert "<script" not in page and "http://" not in page and "https://" not in page  # closed network
+
+
+def test_the_plugin_adds_the_oversight_view() -> None:
+    from governance_plugin import GovernancePlugin
+
+    views = {view["url_route"]: view for view in GovernancePlugin.external_views}
+    assert views["governance-oversight"]["href"] == "/governance/oversight/page"
+    assert views["governance-oversight"]["name"] == "Oversight"
