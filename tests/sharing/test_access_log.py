@@ -98,10 +98,10 @@ def test_postgres_revokes_changes_from_public_and_refuses_truncate(make_api) -> 
 def test_an_unexpected_failure_is_a_generic_500_with_a_request_id(api, caplog, monkeypatch) -> None:
     services = api.client.app.state.services
 
-    secret = "internal detail " + raw_id(5)
+    internals = "internal detail " + raw_id(5)
 
     def broken() -> None:
-        raise RuntimeError(secret)
+        raise RuntimeError(internals)
 
     monkeypatch.setattr(services, "freshness", broken)
     with caplog.at_level(logging.ERROR):
