@@ -255,7 +255,8 @@ def test_dates_times_and_decimals_have_the_standard_formats(catalogue, demo):
                 values = frame[column.name].dropna()
                 assert values.str.fullmatch(pattern).all(), (key, column.name)
         updated = pd.to_datetime(frame["updated_at"].dropna())
-        assert updated.max() < pd.Timestamp(DAY) and updated.min() > pd.Timestamp(DAY) - pd.Timedelta(days=31)
+        end_of_day = pd.Timestamp(DAY) + pd.Timedelta(days=1)
+        assert updated.max() < end_of_day and updated.min() > end_of_day - pd.Timedelta(days=31)
 
 
 def test_required_values_are_missing_only_where_planted(catalogue, demo):

@@ -9,7 +9,7 @@ did not supply, so a renamed or added column still gets plausible values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -199,7 +199,8 @@ def _fill(world: World, column: ResolvedColumn, rng: np.random.Generator, n: int
 
 
 def _updated_at(rng: np.random.Generator, n: int, day: date, cycle: str) -> pd.Series:
-    """Times in the last few days (the update cycle's window) before midnight at the start of ``day``."""
+    """Times in the update cycle's window up to the end of ``day``: the drop for a day is that day's nightly
+    export, so its newest records are from that day (what the data freshness clock reads)."""
     window = {"daily": 3, "weekly": 7, "monthly": 30}.get(cycle, 7) * 86_400
-    moments = np.datetime64(day, "s") - rng.integers(1, window, n)
+    moments = np.datetime64(day + timedelta(days=1), "s") - rng.integers(1, window, n)
     return pd.Series(np.datetime_as_string(moments, unit="s"), dtype=TEXT).str.replace("T", " ", regex=False)
