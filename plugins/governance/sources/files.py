@@ -97,7 +97,7 @@ def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
 def _check_decodes(path: Path, encoding: str) -> None:
     """Fail on the first undecodable line, naming it, instead of loading mojibake."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
+    line, quotes = 1, 0
     with path.open("rb") as handle:
         while chunk := handle.read(_SNIFF_BYTES):
             try:
@@ -106,6 +106,11 @@ def _check_decodes(path: Path, encoding: str) -> None:
                 raise SourceError(f"{path}: line {line + _lines_before_error(chunk, encoding)} is not valid "
                                   f"{encoding}; declare the file's encoding in its dataset standard") from None
             line += text.count("\n")
+            quotes += chunk.count(b'"')  # never a GBK or UTF-8 trail byte
+    if quotes % 2:
+        # pyarrow reads an unclosed quote to the end of the file as one value: rows would vanish silently.
+        raise SourceError(f"{path}: unbalanced double quotes ({quotes} in the file): a quoted field is not "
+                          "closed; fix the quoting and resend the file")
 
 
 def _lines_before_error(chunk: bytes, encoding: str) -> int:
@@ -119,7 +124,7 @@ def _lines_before_error(chunk: bytes, encoding: str) -> int:
 def _all_text(path: Path, encoding: str, delimiter: str) -> dict[str, pa.DataType]:
     """Every header name typed as text (pyarrow skips a UTF-8 BOM itself, as does ``utf-8-sig``)."""
     with path.open(encoding=encoding, newline="") as handle:
-        header = handle.readline().rstrip("\r\n")
+        header = handle.readline().rstrip("\r\n").lstrip("\ufeff")  # a BOM under a declared utf-8 too
     return {name: pa.string() for name in header.split(delimiter)}
 
 
