@@ -5,20 +5,8 @@ import pandas as pd
 import pytest
 from faker import Faker
 
-from governance.masking import LeakBlocked, generate_keyring, mask_frame, scan_and_redact
-from governance.settings import REPO_ROOT
-from governance.standards.catalogue import load_catalogue
+from governance.masking import LeakBlocked, mask_frame, scan_and_redact
 from governance.validation.identifiers import resident_id_check_character
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(REPO_ROOT / "standards")
-
-
-@pytest.fixture(scope="module")
-def keyring():
-    return generate_keyring()
 
 
 @pytest.fixture(scope="module")

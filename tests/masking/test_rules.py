@@ -25,22 +25,11 @@ from governance.masking import (
     partial,
     pseudonymize,
 )
-from governance.settings import REPO_ROOT
-from governance.standards.catalogue import ResolvedColumn, load_catalogue
+from governance.standards.catalogue import ResolvedColumn
 from governance.standards.models import Column, Masking
 
 TOKEN = re.compile(r"[a-z2-7]{52}")
 CIPHERTEXT = re.compile(r"enc-\d{8}-[0-9a-f]{4}:[A-Za-z0-9_-]+=*")
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue(REPO_ROOT / "standards")
-
-
-@pytest.fixture(scope="module")
-def keyring():
-    return generate_keyring()
 
 
 @pytest.fixture(scope="module")

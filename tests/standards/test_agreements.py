@@ -6,30 +6,14 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-import pytest
+from standards_support import STANDARDS, edit, problems_of
 
 from governance.cli import main
 from governance.standards.agreements import active_agreements
-from governance.standards.catalogue import check_catalogue, load_catalogue
+from governance.standards.catalogue import load_catalogue
 
-STANDARDS = Path(__file__).resolve().parents[2] / "standards"
 CIVIL = "agreements/civil_affairs_subsistence_identity_check.yaml"
 TAX_CREDIT = "agreements/market_regulation_tax_credit_supervision.yaml"
-
-
-@pytest.fixture
-def standards(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(STANDARDS, tmp_path / "standards"))
-
-
-def problems_of(root: Path) -> list[str]:
-    return [str(problem) for problem in check_catalogue(root)[1]]
-
-
-def edit(file: Path, old: str, new: str) -> None:
-    text = file.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {file}"
-    file.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def line_of(file: Path, text: str) -> int:

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from standards_support import STANDARDS, edit, problems_of
 
 from governance.cli import main
-from governance.standards.catalogue import check_catalogue, load_catalogue
+from governance.standards.catalogue import load_catalogue
 from governance.standards.problems import StandardsError
-
-STANDARDS = Path(__file__).resolve().parents[2] / "standards"
-
-
-@pytest.fixture
-def standards(tmp_path: Path) -> Path:
-    """A private copy of the real standards to break."""
-    return Path(shutil.copytree(STANDARDS, tmp_path / "standards"))
-
-
-def problems_of(root: Path) -> list[str]:
-    return [str(problem) for problem in check_catalogue(root)[1]]
-
-
-def edit(file: Path, old: str, new: str) -> None:
-    text = file.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {file}"
-    file.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_real_standards_load_with_the_reference_dataset() -> None:
