@@ -276,8 +276,10 @@ def _demo(arguments: argparse.Namespace) -> int:
 
 
 def _airflow(arguments: argparse.Namespace) -> int:
-    environment = os.environ | airflow_environment()
-    command = os.path.join(os.path.dirname(sys.executable), "airflow")
+    bin_dir = os.path.dirname(sys.executable)
+    # `airflow standalone` starts its components as `airflow ...` from PATH: put this venv's first.
+    environment = os.environ | airflow_environment() | {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    command = os.path.join(bin_dir, "airflow")
     args = arguments.args[1:] if arguments.args[:1] == ["--"] else arguments.args
     os.execve(command, [command, *args], environment)  # noqa: S606 - the user's own airflow command
     return ERROR  # not reached: execve replaces this process
