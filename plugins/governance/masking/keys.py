@@ -177,22 +177,30 @@ def write_local_keyring(path: Path | str, keyring: Keyring | None = None) -> Key
     """Write a LocalFilesystemBackend variables file holding the keyring, readable by its owner only.
 
     Refuses to overwrite: replacing a keyring silently would make every earlier pseudonym unjoinable and
-    every earlier ciphertext unreadable. ``O_EXCL`` makes the check and the creation one atomic step and
-    ``0o600`` is applied at creation, so the keys are never readable by others, even briefly.
+    every earlier ciphertext unreadable.
     """
     keyring = keyring or generate_keyring()
-    target = Path(path)
+    create_private_file(Path(path), json.dumps({VARIABLE: keyring_to_json(keyring)}) + "\n",
+                        exists="refusing to overwrite a keyring (rotate keys instead, or remove the file deliberately)")
+    return keyring
+
+
+def create_private_file(target: Path, text: str, *, exists: str) -> None:
+    """Create ``target`` readable by its owner only, never overwriting (``exists`` explains the refusal).
+
+    ``O_EXCL`` makes the check and the creation one atomic step and ``0o600`` is applied at creation, so key
+    material is never readable by others, even briefly; the write is fsynced before the file counts as there.
+    """
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise KeyringError(f"{target} already exists; refusing to overwrite a keyring "
-                           "(rotate keys instead, or remove the file deliberately)") from None
+        raise KeyringError(f"{target} already exists; {exists}") from None
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({VARIABLE: keyring_to_json(keyring)}, handle)
-        handle.write("\n")
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.chmod(target, 0o600)  # in case the umask or the filesystem widened the creation mode
-    return keyring
 
 
 def _in_task() -> bool:

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from governance.masking.keys import VARIABLE, Keyring, KeyringError, keyring_to_json
+from governance.masking.keys import VARIABLE, Keyring, KeyringError, create_private_file, keyring_to_json
 
 LOCAL_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 PENDING_NAME = f"{VARIABLE}.pending.json"
@@ -92,17 +92,8 @@ def load_steps(target: Path) -> list[str]:
 
 def _create_private(target: Path, text: str) -> None:
     """Create ``target`` mode 0600, refusing to overwrite (an unloaded pending keyring must not be lost)."""
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyringError(f"{target} already exists: an earlier rotation's keyring is waiting to be loaded. "
-                           "Load it (and delete the file), then rerun the command") from None
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(target, 0o600)
+    create_private_file(target, text, exists="an earlier rotation's keyring is waiting to be loaded. "
+                        "Load it (and delete the file), then rerun the command")
 
 
 def _replace_private(target: Path, text: str) -> None:

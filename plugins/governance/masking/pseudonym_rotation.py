@@ -37,7 +37,7 @@ from governance.masking.registry import (
     load_registry,
     now_utc,
     reconcile,
-    register,
+    register_next_key,
     registered_keys,
     set_status,
 )
@@ -93,11 +93,7 @@ def prepare(engine: sa.Engine, keyring: Keyring, *, secrets_dir: Path, today: da
     key_id, key = new_key_id("pseudonym", today), secrets.token_bytes(KEY_BYTES)
     updated = keyring.with_next_pseudonym(key_id, key)
     with write_transaction(engine) as connection:
-        ddl_lock(connection, "key-registry")
-        abandoned = [k for k in ids_with(registered_keys(connection), "pseudonym", "next")
-                     if k not in keyring.pseudonym_keys]
-        set_status(connection, abandoned, "retired")
-        register(connection, "pseudonym", key_id, key, "next")
+        register_next_key(connection, "pseudonym", key_id, key, keyring.pseudonym_keys)
         connection.execute(sa.delete(pseudonym_map).where(pseudonym_map.c.next_key_id != key_id))
     return StageResult("prepare", updated, save_keyring(updated, secrets_dir))
 

@@ -73,6 +73,17 @@ def set_status(connection: sa.Connection, key_ids: Iterable[str], status: str) -
                            .values(status=status, status_changed_at=now_utc()))
 
 
+def register_next_key(connection: sa.Connection, kind: str, key_id: str, key: bytes, known: Iterable[str]) -> None:
+    """Record a rotation's new key as ``next`` (so the key loaded later is checked against it), inside the
+    caller's transaction; ``next`` keys of earlier rotations whose keyring was never loaded (not in
+    ``known``) are retired."""
+    known = set(known)
+    ddl_lock(connection, "key-registry")
+    abandoned = [k for k in ids_with(registered_keys(connection), kind, "next") if k not in known]
+    set_status(connection, abandoned, "retired")
+    register(connection, kind, key_id, key, "next")
+
+
 def ids_with(registered: dict[str, RegisteredKey], kind: str, *statuses: str) -> list[str]:
     return [key_id for key_id, row in registered.items() if row.kind == kind and row.status in statuses]
 
