@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from functools import wraps
+from functools import partial, wraps
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from governance.orchestration.docs import dataset_doc_md
 from governance.oversight.deadline import nightly_deadline
+from governance.pipeline.workarea import storage_full
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
@@ -65,7 +66,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
             from governance.sources import NoDrop
 
             try:
-                return _steps().pull(_run(key, context))
+                return _execute(_run(key, context), "pull", _steps().pull)
             except NoDrop as missing:
                 if dataset.update_cycle == "daily":
                     raise
@@ -76,32 +77,32 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="plan")
         @_step
         def plan(**context: Any) -> list[int]:
-            return _chunked().plan(_run(key, context))["chunks"]
+            return _execute(_run(key, context), "plan", _chunked().plan)["chunks"]
 
         @task(task_id="validate_chunk")
         @_step
         def validate_chunk(chunk: int, **context: Any) -> dict:
-            return _chunked().validate_chunk(_run(key, context), chunk)
+            return _execute(_run(key, context), f"validate_chunk-{chunk}", _chunked().validate_chunk, chunk)
 
         @task(task_id="validate")
         @_step
         def validate(**context: Any) -> dict:
-            return _chunked().finish_validate(_run(key, context))
+            return _execute(_run(key, context), "validate", _chunked().finish_validate)
 
         @task(task_id="mask_chunk")
         @_step
         def mask_chunk(chunk: int, **context: Any) -> dict:
-            return _chunked().mask_chunk(_run(key, context), chunk)
+            return _execute(_run(key, context), f"mask_chunk-{chunk}", _chunked().mask_chunk, chunk)
 
         @task(task_id="mask")
         @_step
         def mask(**context: Any) -> dict:
-            return _chunked().finish_mask(_run(key, context))
+            return _execute(_run(key, context), "mask", _chunked().finish_mask)
 
         @task(task_id="publish", outlets=[asset])
         @_step
         def publish(**context: Any) -> dict:
-            summary = _steps().publish(_run(key, context))
+            summary = _execute(_run(key, context), "publish", _steps().publish)
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
                 "load_mode": summary["load_mode"], "table": summary["table"]}
@@ -110,7 +111,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="record")
         @_step
         def record(**context: Any) -> dict:
-            return _steps().record(_run(key, context))
+            return _execute(_run(key, context), "record", _steps().record)
 
         chunks = plan()
         pull() >> chunks
@@ -151,6 +152,25 @@ def business_date(context: dict[str, Any]) -> date:
     return pendulum.instance(moment).in_timezone(get_settings().timezone).date()
 
 
+def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> dict:
+    """Run one step of ``run`` the way every task does.
+
+    * Alone: a second process running the same step of the same run (two workers picking up one task)
+      waits for the first, then redoes the step over its finished output (``WorkArea.step_lock``).
+    * A full disk fails the step with :class:`StorageFull` naming where space ran out; it is not a data
+      error, so Airflow retries it (and a rerun completes once space is freed). Partial files are never
+      renamed into place, so nothing half-written is taken for a step's output.
+    """
+    with run.area.step_lock(step):
+        try:
+            return function(run, *args)
+        except Exception as error:
+            full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
+            if full is None:
+                raise
+            raise full from error
+
+
 def _step(function: Callable[..., dict]) -> Callable[..., dict]:
     """Errors in the data, standards or keys fail at once: a retry cannot fix them."""
 
@@ -166,5 +186,6 @@ def _step(function: Callable[..., dict]) -> Callable[..., dict]:
 def _record_failure(dataset_key: str) -> Callable[[dict[str, Any]], None]:
     """Failed runs are recorded too: the oversight figures must count them."""
     def callback(context: dict[str, Any]) -> None:
-        _steps().record(_run(dataset_key, context), error=context.get("exception") or RuntimeError("task failed"))
+        error = context.get("exception") or RuntimeError("task failed")
+        _execute(_run(dataset_key, context), "record", partial(_steps().record, error=error))
     return callback

@@ -2,17 +2,38 @@
 
 Tasks hand each other file paths, never DataFrames in XCom. The area holds raw departmental
 data, so it sits outside the shared warehouse on storage only the pipeline reads.
+
+Concurrency: distinct run ids always get distinct folders (a run id that needed escaping gets a
+hash of the original appended, so ``a:b`` and ``a+b`` never share one). Two processes running the
+*same* step of the *same* run (two workers picking up one task) take turns on ``step_lock``; every
+file a step leaves is written to a private partial file and renamed into place when complete.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
+import logging
+import os
 import re
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_MAX_NAME = 200  # well under the 255-byte file name limit, with room for the suffix
+
+
+class StorageFull(OSError):
+    """A step ran out of disk space; its partial output was not kept. Retryable once space is freed."""
 
 
 @dataclass(frozen=True)
@@ -21,8 +42,8 @@ class WorkArea:
 
     @classmethod
     def for_run(cls, work_root: Path, dag_id: str, run_id: str) -> WorkArea:
-        """``<work_root>/<dag_id>/<run_id>``, with the run id made safe for a path."""
-        area = cls(work_root / _UNSAFE.sub("_", dag_id) / _UNSAFE.sub("_", run_id).strip("._"))
+        """``<work_root>/<dag_id>/<run_id>``, with the run id made safe for a path (and still unique)."""
+        area = cls(work_root / safe_name(dag_id) / safe_name(run_id))
         area.root.mkdir(parents=True, exist_ok=True)
         return area
 
@@ -43,8 +64,86 @@ class WorkArea:
         return self.root / "masked.parquet"
 
     def write_step(self, step: str, summary: dict[str, Any]) -> None:
-        (self.root / f"{step}.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+        """The step's summary, complete or not at all: a full disk must not leave a truncated JSON behind."""
+        write_atomically(self.root / f"{step}.json",
+                         json.dumps(summary, ensure_ascii=False, indent=1, default=str).encode())
 
     def read_step(self, step: str) -> dict[str, Any]:
         path = self.root / f"{step}.json"
         return json.loads(path.read_text()) if path.exists() else {}
+
+    @contextmanager
+    def step_lock(self, step: str) -> Iterator[None]:
+        """Hold ``step`` of this run alone: a second process running the same step waits, then redoes it.
+
+        An OS file lock (``flock``), so a crashed holder releases it with its process; steps are idempotent
+        and replace their outputs whole, so the second run of a step overwrites the first's output."""
+        folder = self.root / ".locks"
+        folder.mkdir(exist_ok=True)
+        with open(folder / f"{safe_name(step)}.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("step %s of %s is running in another process: waiting for it to finish", step, self.root)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def safe_name(name: str) -> str:
+    """``name`` if it is already safe for a path; otherwise its safe form plus ``~`` and a hash of ``name``.
+
+    ``~`` never appears in a safe name, so an escaped name can never equal another run's unescaped one."""
+    safe = _UNSAFE.sub("_", name).strip("._")
+    if safe == name and name:
+        return name
+    return f"{safe[:_MAX_NAME]}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to a partial file private to this writer, then rename it over ``target``."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}.part")
+    try:
+        partial.write_bytes(data)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def storage_full(error: BaseException, step: str, places: Iterable[Path]) -> StorageFull | None:
+    """A :class:`StorageFull` naming where space ran out, if ``error`` (or its cause) is ENOSPC; else None.
+
+    Arrow's and Python's write errors do not name the file, so the place is the error's own file name if
+    it has one, otherwise the candidate folder (work area, reports, docs) with the least free space."""
+    cause: BaseException | None = error
+    while cause is not None and not (isinstance(cause, OSError) and cause.errno == errno.ENOSPC):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    assert isinstance(cause, OSError)
+    candidates = [Path(os.fsdecode(cause.filename))] if cause.filename else []
+    candidates += [Path(place) for place in places]
+    usage = [(shutil.disk_usage(_existing(place)), place) for place in candidates]
+    (total, _, free), place = min(usage, key=lambda item: item[0].free) if not cause.filename else usage[0]
+    return StorageFull(errno.ENOSPC, f"{step}: no space left on device under {place} ({_size(free)} free of "
+                                     f"{_size(total)}); the step's partial output was not kept. Free space there, "
+                                     f"then clear the task (or let it retry)")
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _size(count: float) -> str:
+    if count < 1024:
+        return f"{int(count)} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        count /= 1024
+        if count < 1024 or unit == "GiB":
+            break
+    return f"{count:.1f} {unit}"
