@@ -13,12 +13,22 @@ SQLite: ``shared._stage_*`` filled with ``executemany``). The staging rows are c
 
 Rerunning a date gives the same content. Any failure leaves the target as it was, and the staging
 table is dropped in every case.
+
+Concurrent publishes of one table (a manual rerun while the scheduled run publishes, two workers on one
+task) take turns for the whole publish, staging to swap (``_table_lock``: a PostgreSQL session advisory
+lock keyed by the table, a file lock beside a SQLite warehouse). Each swaps in its own complete rows; the
+last to commit wins, except that the newer-load-date rules above still hold under the lock. Readers are
+never blocked and see either the old or the new rows.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -108,21 +118,71 @@ def publish(engine: sa.Engine, catalogue: Catalogue, dataset: Dataset | str, par
                 return result(0, newer)
         staging = staging_table(target, run_id, temporary=is_postgres(connection))
         try:
-            rows = _stage(connection, staging, parts, columns, batch_rows, name)
-            _check_staging(connection, staging, target, name)
-            newer = _swap(connection, target, staging, dataset.load_mode, load_date, run_id)
+            with _table_lock(connection, name):
+                try:
+                    rows = _stage(connection, staging, parts, columns, batch_rows, name)
+                    _check_staging(connection, staging, target, name)
+                    newer = _swap(connection, target, staging, dataset.load_mode, load_date, run_id)
+                finally:
+                    _drop_staging(engine, connection, staging)
         except sa.exc.DBAPIError as error:
             # The driver's detail lines can quote row values; report only the primary message.
             message = f"publishing {name} failed and the table is unchanged: {_describe(error)}"
             if error.connection_invalidated or isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
                 raise WarehouseUnavailable(message) from None
             raise PublishError(message) from None
-        finally:
-            _drop_staging(engine, connection, staging)
     if newer:
         return result(0, newer)
     log.info("published %s rows to %s (%s, load date %s)", rows, name, dataset.load_mode, load_date)
     return result(rows)
+
+
+@contextmanager
+def _table_lock(connection: sa.Connection, name: str) -> Iterator[None]:
+    """One publish of table ``name`` at a time, from staging to swap, across processes.
+
+    PostgreSQL: a session advisory lock on the publish connection (released at the end, or by the server
+    when the session dies). SQLite: an ``flock`` on ``.publish-locks/<name>.lock`` beside the database
+    file, because a SQLite staging table is a real table named by run id that two publishes of one run
+    would otherwise share (one dropping or swapping in the other's half-filled staging). The swap itself is
+    also serialised by ``LOCK TABLE`` (PostgreSQL) or ``BEGIN IMMEDIATE`` (SQLite).
+    """
+    if is_postgres(connection):
+        key = sa.bindparam("key", zlib.crc32(f"governance.publish:{name}".encode()) - 2**31, sa.BigInteger)
+        with connection.begin():
+            connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
+        try:
+            yield
+        finally:
+            _advisory_unlock(connection, key)
+        return
+    database = connection.engine.url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        yield  # a private in-memory database: no other process can publish into it
+        return
+    folder = Path(database).expanduser().resolve().parent / ".publish-locks"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _advisory_unlock(connection: sa.Connection, key: sa.BindParameter) -> None:
+    """Release the publish lock; if that fails, close the session so the server releases it (a pooled
+    session must never keep it, or every later publish of the table would wait forever)."""
+    if connection.invalidated or connection.closed:
+        return  # the session is gone, and its lock with it
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        with connection.begin():
+            connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not release the publish lock; closing the session instead", exc_info=True)
+        connection.invalidate()
 
 
 def staging_table(target: sa.Table, run_id: str, *, temporary: bool) -> sa.Table:
