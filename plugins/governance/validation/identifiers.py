@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 _STRING = pd.StringDtype("pyarrow")
 _WHITESPACE = "[\\s\u00a0\u3000]"  # literal NBSP / ideographic space: Arrow's RE2 \s is ASCII-only
@@ -47,7 +48,17 @@ def _mask(result: pd.Series) -> np.ndarray:
 
 
 def _codes(values: pd.Series, width: int) -> np.ndarray:
-    """Unicode code points of strings of exactly ``width`` characters, shape (len(values), width)."""
+    """Unicode code points of strings of exactly ``width`` characters, shape (len(values), width).
+
+    The callers pass values already matched against an ASCII pattern, so the Arrow data buffer is read as
+    is: ``width`` bytes a value, back to back. Anything else (a non-ASCII character) takes the general path.
+    """
+    array = pa.array(values.array, type=pa.string()) if len(values) else None
+    if array is not None and array.null_count == 0:
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array) + 1]
+        if offsets[-1] - offsets[0] == width * len(array):
+            data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+            return data.reshape(len(array), width).astype(np.int64)
     return values.to_numpy(dtype=f"U{width}").view(np.uint32).reshape(len(values), width).astype(np.int64)
 
 
@@ -85,9 +96,13 @@ def _ric_fields(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Rows whose fields are derivable (18-character form, or legacy 15-digit read as 19YYMMDD) and, for
     those rows, the first 17 digits of the 18-character form as an int array."""
     modern = _mask(s.str.fullmatch("[0-9]{17}[0-9Xx]"))
-    derivable = modern | _mask(s.str.fullmatch("[0-9]{15}"))
-    first17 = s.str.slice(0, 17).where(modern, s.str.slice(0, 6) + "19" + s.str.slice(6))
-    return derivable, _codes(first17[derivable], 17) - ord("0")
+    legacy = _mask(s.str.fullmatch("[0-9]{15}"))
+    derivable = modern | legacy
+    first17 = s[derivable].str.slice(0, 17)
+    if legacy.any():  # rare: only those rows are rebuilt
+        old = legacy[derivable]
+        first17[old] = (first17[old].str.slice(0, 6) + "19" + first17[old].str.slice(6)).to_numpy()
+    return derivable, _codes(first17, 17) - ord("0")
 
 
 def resident_id_check_character(first17: pd.Series) -> pd.Series:
