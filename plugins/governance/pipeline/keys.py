@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
-_BATCH_ROWS = 1_000_000
+_BATCH_ROWS = 250_000  # rows whose key values are Python strings at once, while hashing
 
 
 def unique_columns(expectation: dict) -> list[str]:
@@ -68,13 +68,10 @@ def duplicate_positions(path: Path, columns: list[str], *, batch_rows: int = _BA
 
 
 def _repeated(digest: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Positions of complete rows whose hash is shared with another complete row."""
-    positions = np.flatnonzero(present)
-    values = digest[positions]
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    same = ordered[1:] == ordered[:-1]
-    flagged = np.zeros(len(ordered), dtype=bool)
-    flagged[1:] |= same
-    flagged[:-1] |= same
-    return np.sort(positions[order[flagged]])
+    """Positions of complete rows whose hash is shared with another complete row.
+
+    About 18 bytes a row at the peak (the hashes, one sorted copy, two masks): at 5M rows under 100 MB."""
+    ordered = np.sort(digest[present])
+    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    return np.flatnonzero(present & np.isin(digest, shared))
