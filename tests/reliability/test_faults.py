@@ -8,6 +8,7 @@ of them can start the same task at the same moment, against a real PostgreSQL wa
 
 from __future__ import annotations
 
+import importlib
 import json
 import multiprocessing
 import os
@@ -36,7 +37,8 @@ DAY_BEFORE, DAY = date(2026, 11, 26), date(2026, 11, 27)
 SCHEDULED = "scheduled__2026-11-27T18:00:00+00:00"
 MANUAL = "manual__2026-11-28T01:15:02.417355+00:00"
 SUPPORT = Path(__file__).with_name("fault_support.py")
-publish_module = sys.modules["governance.warehouse.publish"]
+# The package exports the function `publish`, which shadows the submodule as an attribute.
+publish_module = importlib.import_module("governance.warehouse.publish")
 
 
 # ----------------------------------------------------------------------------------------------------------------
