@@ -153,6 +153,42 @@ def test_two_runs_of_one_night_at_once_publish_one_whole_load(night: dict[str, s
         engine.dispose()
 
 
+def test_publish_refuses_a_masked_output_that_does_not_add_up(tmp_path: Path, warehouse_url: str,
+                                                              catalogue: Catalogue, monkeypatch) -> None:
+    """A chunk's masked part missing at publish time (what a second process resetting the run's work area from
+    ``plan`` leaves behind): the publish task refuses, naming both counts, and publishes nothing; once the chunk
+    is masked again the run completes with every row accounted for."""
+    environment = night_environment(tmp_path / "var", warehouse_url, [DAY], 1000, GOVERNANCE_CHUNK_ROWS="300")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    from fault_support import DagTasks
+
+    tasks = DagTasks(RESIDENTS)
+    assert not tasks.run(SCHEDULED, DAY, until="publish").failed
+    area = WorkArea.for_run(Path(environment["GOVERNANCE_VAR_ROOT"]) / "work", "public_security__resident_population",
+                            SCHEDULED)
+    (area.masked / "part-00001.parquet").unlink()
+
+    outcome = tasks.run(SCHEDULED, DAY, start="publish")
+    ((task, message),) = outcome.failed
+    passed = area.read_step("validate")["rows_passed"]
+    assert task == "publish" and message.startswith("IncompleteOutput: public_security/resident_population run ")
+    assert f"holds {parquet_rows(area.masked)} row(s) in 3 part(s) but validate passed {passed} row(s) in 4 " \
+           "chunk(s); nothing was published" in message
+    engine = warehouse_engine(warehouse_url)
+    try:
+        with engine.connect() as connection:
+            assert not sa.inspect(connection).has_table("public_security__resident_population", schema="shared")
+        assert run_records(engine, RESIDENTS)[SCHEDULED]["rows_published"] == 0
+
+        assert not tasks.run(SCHEDULED, DAY, start="mask_chunk", chunks=[1]).failed
+        record = run_records(engine, RESIDENTS)[SCHEDULED]
+        assert record["rows_received"] == record["rows_published"] + record["rows_quarantined"]
+        assert len(table_rows(engine, catalogue, RESIDENTS)) == record["rows_published"] == passed
+    finally:
+        engine.dispose()
+
+
 def test_distinct_run_ids_never_share_a_work_area(tmp_path: Path) -> None:
     """Run ids are escaped for the file system; ids that escape alike still get folders of their own, and a
     plain id keeps its name."""
