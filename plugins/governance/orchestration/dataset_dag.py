@@ -161,14 +161,14 @@ def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> 
       error, so Airflow retries it (and a rerun completes once space is freed). Partial files are never
       renamed into place, so nothing half-written is taken for a step's output.
     """
-    with run.area.step_lock(step):
-        try:
+    try:
+        with run.area.step_lock(step):
             return function(run, *args)
-        except Exception as error:
-            full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
-            if full is None:
-                raise
-            raise full from error
+    except Exception as error:
+        full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
+        if full is None:
+            raise
+        raise full from error
 
 
 class IncompleteOutput(RuntimeError):

@@ -81,15 +81,29 @@ class WorkArea:
         folder = self.root / ".locks"
         folder.mkdir(exist_ok=True)
         with open(folder / f"{safe_name(step)}.lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("step %s of %s is running in another process: waiting for it to finish", step, self.root)
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            locked = _lock(handle, f"step {step} of {self.root}")
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                if locked:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock(handle: Any, what: str) -> bool:
+    """Take an exclusive ``flock`` on ``handle``, waiting if another process holds it; False (and a warning)
+    on a filesystem without file locks (some network mounts), where the step then runs unguarded."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        log.warning("%s is running in another process: waiting for it to finish", what)
+    except OSError as error:
+        if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        log.warning("no file locks where %s keeps its lock (%s): it runs without one", what, error.strerror)
+        return False
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return True
 
 
 def safe_name(name: str) -> str:
