@@ -4,9 +4,14 @@ entry, and nothing is published. The catalogue is the repository's; drops are wr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import html
 import time
+import tracemalloc
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -18,7 +23,7 @@ from governance.demo import write_demo_data
 from governance.masking import generate_keyring, keyring_to_json
 from governance.pipeline import steps
 from governance.settings import get_settings
-from governance.sources import SourceError, pull_dataset
+from governance.sources import SourceError, files, pull_dataset
 from governance.sources.database import read_query
 from governance.sources.pull import landing_folder
 
@@ -31,16 +36,20 @@ SECRET = "机密样本值"  # a cell value: it must never appear in an error mes
 HEADER = "id_number,name,gender,birth_date,ethnicity,region_code,address,mobile,updated_at"
 ROW = f"110101199003074514,张三,1,1990-03-07,01,110101,{SECRET},13900000001,2026-11-27 08:00:00"
 FORMULA = "=cmd|' /C calc'!A0"
+STRAY = ROW.replace(SECRET, SECRET[:2] + '"' + SECRET[2:])  # a quote inside the unquoted address
+STRAY_LAST = ROW.replace("08:00:00", '08":00:00')  # a quote inside the unquoted last field
+UNCLOSED = ROW.replace(",2026", ',"2026')  # the last field opens a quote it never closes
+TRAILING = ROW.replace(",张三,", ',"张三"丰,')  # text after the closing quote (pyarrow would read 张三丰)
 
 
 # ------------------------------------------------------------------------------------------------
 # Pull-level: the file cannot be read; SourceError names the file and the problem; nothing is landed.
 # ------------------------------------------------------------------------------------------------
 
-def drop(tmp_path: Path, dataset, files: dict[str, bytes]) -> Path:
+def drop(tmp_path: Path, dataset, contents: dict[str, bytes]) -> Path:
     folder = landing_folder(tmp_path / "landing", dataset, DAY)
     folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
+    for name, data in contents.items():
         (folder / name).write_bytes(data)
     return tmp_path / "landing"
 
@@ -67,7 +76,17 @@ CSV_CASES = {
                               f"91110000100000000X,{SECRET}有限公司,A,2026-11-01,2026-11-27 08:00:00\n".encode()},
         ["drop.csv", "line 2 is not valid gbk"]),
     "unbalanced quotes": (RESIDENTS, {"drop.csv": f'{HEADER}\n{ROW}\n"{ROW}\n{ROW}\n'.encode()},
-                          ["drop.csv", "unbalanced double quotes", "not closed"]),
+                          ["drop.csv", "line 3, column 'id_number'", "unbalanced double quotes", "not closed"]),
+    # Both quote counts are even: pyarrow read these silently, the rows after the unclosed quote vanishing into it.
+    "a stray quote in an unquoted field, then an unclosed quote (even count)": (
+        RESIDENTS, {"drop.csv": f"{HEADER}\n{ROW}\n{STRAY}\n{ROW}\n{UNCLOSED}\n{ROW}\n{ROW}\n".encode()},
+        ["drop.csv", "line 3, column 'address'", "a double quote inside an unquoted field"]),
+    "an unclosed quote, then a stray quote further down (even count)": (
+        RESIDENTS, {"drop.csv": f"{HEADER}\n{ROW}\n{UNCLOSED}\n{ROW}\n{STRAY_LAST}\n{ROW}\n".encode()},
+        ["drop.csv", "line 3, column 'updated_at'", "a quoted field is followed by more text before the next "
+                                                     "delimiter"]),
+    "text after a closing quote": (RESIDENTS, {"drop.csv": f"{HEADER}\n{ROW}\n{TRAILING}\n{ROW}\n".encode()},
+                                   ["drop.csv", "line 3, column 'name'", "followed by more text"]),
     "a row with too many fields": (RESIDENTS, {"drop.csv": f"{HEADER}\n{ROW}\n{ROW},{SECRET}\n{ROW}\n".encode()},
                                    ["drop.csv", "1 malformed row(s)", "row 3 has 10 fields, the header has 9"]),
     "duplicate column names": (RESIDENTS, {"drop.csv": f"{HEADER},name\n{ROW},{SECRET}\n".encode()},
@@ -82,9 +101,9 @@ CSV_CASES = {
 
 @pytest.mark.parametrize("case", list(CSV_CASES))
 def test_unreadable_csv_is_refused_naming_file_and_problem(tmp_path: Path, catalogue, case: str) -> None:
-    key, files, problem = CSV_CASES[case]
+    key, contents, problem = CSV_CASES[case]
     dataset = catalogue.dataset(key)
-    refused(tmp_path, dataset, drop(tmp_path, dataset, files), *problem)
+    refused(tmp_path, dataset, drop(tmp_path, dataset, contents), *problem)
 
 
 def test_symlink_out_of_the_landing_folder_is_refused(tmp_path: Path, catalogue) -> None:
@@ -119,6 +138,216 @@ def test_bom_and_mixed_line_endings_read_exactly(tmp_path: Path, catalogue) -> N
     assert frame["id_number"].tolist() == ["010101199003074514", "110101199003074514"]
     assert frame["updated_at"].tolist() == ["2026-11-27 08:00:00"] * 2
     assert frame["_source_line"].tolist() == [2, 3]
+
+
+def test_quoted_fields_with_line_ends_delimiters_and_doubled_quotes_read_exactly(tmp_path: Path, catalogue) -> None:
+    """Quoting as RFC 4180 and spreadsheet exports write it (every field quoted, the header too): line ends, commas
+    and doubled quotes inside quotes are text. The quoted header once missed the all-text typing, so pyarrow read
+    the IDs as numbers and ``0101...`` lost its leading zero."""
+    dataset = catalogue.dataset(RESIDENTS)
+    address = '北京市东城区, "某某"小区\r\n1号楼'
+    rows = [HEADER.split(","), ROW.replace("110101199003074514", "010101199003074514").split(","), ROW.split(",")]
+    rows[1][6] = address
+    body = "".join(",".join('"' + value.replace('"', '""') + '"' for value in row) + "\r\n" for row in rows)
+    landing_root = drop(tmp_path, dataset, {"drop.csv": body.encode()})
+    target = tmp_path / "received.parquet"
+    assert pull_dataset(dataset, landing_root=landing_root, day=DAY, target=target).rows == 2
+    frame = pd.read_parquet(target)
+    assert frame["id_number"].tolist() == ["010101199003074514", "110101199003074514"]
+    assert frame["address"].tolist() == [address, SECRET]
+    assert frame["updated_at"].tolist() == ["2026-11-27 08:00:00"] * 2
+
+
+def test_gbk_trail_bytes_equal_to_the_delimiter_do_not_hide_a_stray_quote(tmp_path: Path) -> None:
+    """In GBK the second byte of 亅 is ``|``: a scan of raw bytes would take it for a delimiter and a quote after it
+    for the start of a quoted field. The file is scanned as the text pyarrow parses, so it reads right, and a stray
+    quote after such a character is still refused."""
+    assert "亅".encode("gbk")[1:] == b"|"
+    path = tmp_path / "drop.csv"
+    path.write_bytes("id|name|note\n1|亅亅|x\n2|亅|y\n".encode("gbk"))
+    frame = pd.concat(list(files.iter_csv(path, encoding="gbk", delimiter="|")))
+    assert frame["name"].tolist() == ["亅亅", "亅"] and frame["note"].tolist() == ["x", "y"]
+    path.write_bytes('id|name|note\n1|亅"亅|x\n2|亅"|y\n'.encode("gbk"))
+    with pytest.raises(SourceError, match=r"line 2, column 'name': a double quote inside an unquoted field"):
+        list(files.iter_csv(path, encoding="gbk", delimiter="|"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Huge fields: refused at the pull in bounded memory (CSV beyond 1 MiB, Excel beyond Excel's own cell limit);
+# a long value under those limits is read and quarantined by its column's length rule.
+# ------------------------------------------------------------------------------------------------
+
+HUGE_MB = 200
+ENROLMENT_HEADER = ["id_number", "name", "insurance_type", "employer_credit_code", "contribution_base",
+                    "enrolled_on", "updated_at"]
+ENROLMENT_ROW = ["110101199003074514", "张三", "110", "91110000100000000X", "5000.00", "2020-01-01",
+                 "2026-11-27 08:00:00"]
+
+
+def huge_text(quoted: bool) -> Iterator[str]:
+    """~200 MB of cell text a megabyte at a time (with delimiters and line ends when it is quoted)."""
+    piece = f"{SECRET},\n" if quoted else SECRET
+    block = piece * ((1 << 20) // len(piece.encode()) + 1)
+    for _ in range(HUGE_MB):
+        yield block
+
+
+@contextlib.contextmanager
+def bounded(limit_mb: int, seconds: float) -> Iterator[None]:
+    """The block must stay under ``limit_mb`` of Python (and numpy) allocations and finish within ``seconds``."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        yield
+        elapsed, peak = time.monotonic() - started, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < limit_mb << 20, f"peak {peak >> 20} MiB"
+    assert elapsed < seconds, f"{elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["unquoted", "quoted, holding delimiters and line ends"])
+def test_a_200_mb_csv_field_is_refused_at_its_line_and_column_in_bounded_memory(tmp_path: Path, catalogue,
+                                                                                 quoted: bool) -> None:
+    """pyarrow alone fails such a file with a bare "straddling object" error (the field is longer than its 24 MB
+    block). The pull now stops a megabyte into the field, naming line and column, having held no more than that."""
+    dataset = catalogue.dataset(RESIDENTS)
+    landing_root = drop(tmp_path, dataset, {})
+    path = landing_folder(landing_root, dataset, DAY) / "drop.csv"
+    before, after = ROW.split(SECRET)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(f"{HEADER}\n{ROW}\n{before}" + ('"' if quoted else ""))
+        handle.writelines(huge_text(quoted))
+        handle.write(('"' if quoted else "") + f"{after}\n{ROW}\n")
+    try:
+        assert path.stat().st_size > HUGE_MB << 20
+        with bounded(limit_mb=24, seconds=10):
+            refused(tmp_path, dataset, landing_root, "drop.csv", "line 3, column 'address'",
+                    "a field longer than 1 MiB")
+    finally:
+        path.unlink()
+
+
+def test_a_row_longer_than_the_read_block_is_refused_naming_its_line(tmp_path: Path) -> None:
+    """pyarrow cannot parse a row longer than its block ("straddling object"), and fields under the field limit
+    can add up to one. A row just under the block still reads."""
+    path = tmp_path / "drop.csv"
+    header = ",".join(f"c{i}" for i in range(64))
+    path.write_text(f"{header}\n{','.join(['a' * 1000] * 64)}\n", encoding="utf-8")  # 64,063 bytes
+    assert len(pd.concat(files.iter_csv(path, encoding="utf-8", delimiter=",", block_bytes=65_536))) == 1
+    path.write_text(f"{header}\n{','.join(['a'] * 64)}\n{','.join(['b' * 1100] * 64)}\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"drop.csv: line 3: a row longer than 65536 bytes"):
+        list(files.iter_csv(path, encoding="utf-8", delimiter=",", block_bytes=65_536))
+
+
+def write_xlsx(path: Path, rows: list[list[str]], *, shared: bool, huge: tuple[int, int] | None = None) -> None:
+    """A minimal workbook, sheet 参保信息, its cells as Excel writes them (``shared``: in xl/sharedStrings.xml) or as
+    openpyxl does (inline); the cell at ``huge`` (row, column) holds ~200 MB, streamed into the zip. openpyxl
+    itself cuts every cell to 32,767 characters on writing, so it cannot make these files."""
+    main = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    relations = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    kinds = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    texts: list[tuple[tuple[int, int], str]] = []
+
+    def text(out, at: tuple[int, int], value: str) -> None:
+        for piece in huge_text(False) if at == huge else [html.escape(value, quote=False)]:
+            out.write(piece.encode())
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{kinds}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{kinds}.worksheet+xml"/>'
+            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{kinds}.sharedStrings+xml"/></Types>'))
+        archive.writestr("_rels/.rels", f'<Relationships xmlns="{package}"><Relationship Id="rId1" '
+                                        f'Type="{relations}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        archive.writestr("xl/workbook.xml", f'<workbook {main} xmlns:r="{relations}"><sheets>'
+                                            '<sheet name="参保信息" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        archive.writestr("xl/_rels/workbook.xml.rels", (
+            f'<Relationships xmlns="{package}">'
+            f'<Relationship Id="rId1" Type="{relations}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{relations}/sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+            out.write(f"<worksheet {main}><sheetData>".encode())
+            for r, row in enumerate(rows, start=1):
+                out.write(f'<row r="{r}">'.encode())
+                for c, value in enumerate(row):
+                    reference = f"{chr(ord('A') + c)}{r}"
+                    if shared:
+                        texts.append(((r, c), value))
+                        out.write(f'<c r="{reference}" t="s"><v>{len(texts) - 1}</v></c>'.encode())
+                    else:
+                        out.write(f'<c r="{reference}" t="inlineStr"><is><t>'.encode())
+                        text(out, (r, c), value)
+                        out.write(b"</t></is></c>")
+                out.write(b"</row>")
+            out.write(b"</sheetData></worksheet>")
+        with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as out:
+            out.write(f'<sst {main} count="{len(texts)}" uniqueCount="{len(texts)}">'.encode())
+            for at, value in texts:
+                out.write(b"<si><t>")
+                text(out, at, value)
+                out.write(b"</t></si>")
+            out.write(b"</sst>")
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["inline text", "shared strings"])
+def test_a_200_mb_xlsx_cell_is_refused_unparsed_in_bounded_memory(tmp_path: Path, catalogue, shared: bool) -> None:
+    """A workbook is a zip: this 200 MB cell is a file of ~200 KB, and openpyxl would hold the cell whole (and
+    pandas copy it). The pull refuses it from the compressed stream, naming sheet and cell, before any parser
+    sees it."""
+    dataset = catalogue.dataset(ENROLMENT)
+    landing_root = drop(tmp_path, dataset, {})
+    path = landing_folder(landing_root, dataset, DAY) / "drop.xlsx"
+    write_xlsx(path, [ENROLMENT_HEADER, ENROLMENT_ROW, ENROLMENT_ROW], shared=shared, huge=(3, 1))
+    assert path.stat().st_size < 1 << 20
+    with bounded(limit_mb=24, seconds=10):
+        refused(tmp_path, dataset, landing_root, "drop.xlsx", "sheet '参保信息', cell B3",
+                "a cell of more than 32,767 characters, Excel's own limit")
+
+
+def test_an_xlsx_cell_over_excels_limit_is_refused_naming_row_and_column(tmp_path: Path, catalogue) -> None:
+    """40,000 characters: small enough to read, yet no Excel wrote it (the limit is 32,767). A cell of exactly
+    32,767 ``&`` (its XML five times as long) is still read."""
+    dataset = catalogue.dataset(ENROLMENT)
+    landing_root = drop(tmp_path, dataset, {})
+    path = landing_folder(landing_root, dataset, DAY) / "drop.xlsx"
+    at_limit = [*ENROLMENT_ROW[:1], "&" * 32_767, *ENROLMENT_ROW[2:]]
+    write_xlsx(path, [ENROLMENT_HEADER, at_limit, at_limit], shared=True)
+    frame = files.read_excel(path, sheet="参保信息")
+    assert frame["name"].str.len().tolist() == [32_767, 32_767]
+    write_xlsx(path, [ENROLMENT_HEADER, at_limit, [*ENROLMENT_ROW[:1], SECRET * 8_000, *ENROLMENT_ROW[2:]]],
+               shared=True)
+    refused(tmp_path, dataset, landing_root, "drop.xlsx", "sheet '参保信息', row 3, column 'name'",
+            "more than 32,767 characters")
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_long_value_under_the_limits_is_quarantined_by_its_length_rule(night, kind: str) -> None:
+    """Between the column's max_length and the refusal limits, the value is data: read, quarantined by
+    ``<column>.max_length`` with its line, the other rows published."""
+    if kind == "csv":
+        key, column, path = RESIDENTS, "address", resident_drop(night)
+        rewrite(path, lambda rows: [rows[0], [*rows[1][:6], "某" * 100_000, *rows[1][7:]], *rows[2:]])
+    else:
+        key, column = ENROLMENT, "name"
+        path = next((night.landing_root / "human_resources" / "social_insurance_enrollment" / DAY.isoformat())
+                    .glob("*.xlsx"))
+        workbook = openpyxl.load_workbook(path)
+        sheet = workbook["参保信息"]
+        sheet.cell(row=2, column=ENROLMENT_HEADER.index("name") + 1).value = "某" * 30_000
+        workbook.save(path)
+    run = steps.Run.create(key, f"long_{kind}", DAY)
+    received = steps.pull(run)["rows_received"]
+    summary = steps.validate(run)
+    assert summary["quarantined_by_rule"].get(f"{column}.max_length") == 1
+    quarantined = pd.read_parquet(run.area.quarantined)
+    assert quarantined.loc[quarantined["_rules"].str.contains(f"{column}.max_length"), "_source_line"].tolist() == [2]
+    steps.mask(run)
+    assert steps.publish(run)["rows_published"] == received - summary["rows_quarantined"] > 0
 
 
 def test_sql_source_that_times_out_fails_with_a_source_error(postgres_admin: sa.Engine, monkeypatch) -> None:

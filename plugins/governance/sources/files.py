@@ -7,6 +7,7 @@ reader "helpfully" converted (an ID turned into a float) could never be quaranti
 from __future__ import annotations
 
 import codecs
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from governance.sources import structure, workbook
 from governance.sources.errors import SourceError
 
 _SNIFF_BYTES = 1 << 20
@@ -49,7 +51,7 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
     partial file and renames it only on success).
     """
     encoding = detect_encoding(path) if encoding == "auto" else encoding
-    _check_decodes(path, encoding)
+    structure.check_csv(path, encoding=encoding, delimiter=delimiter, max_row_bytes=block_bytes)
     malformed: list[str] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
@@ -84,6 +86,7 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
 
 
 def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
+    workbook.check_workbook(path)  # before openpyxl holds any cell whole
     try:
         frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
     except ValueError as error:
@@ -91,41 +94,16 @@ def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
     except Exception as error:
         raise SourceError(f"{path}: not a readable Excel workbook ({type(error).__name__})") from None
     frame = frame.replace("", pd.NA).astype("string")
+    workbook.check_cell_lengths(frame, path, sheet)
     return _strip_header(frame, path)
 
 
-def _check_decodes(path: Path, encoding: str) -> None:
-    """Fail on the first undecodable line, naming it, instead of loading mojibake."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line, quotes = 1, 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_SNIFF_BYTES):
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError:
-                raise SourceError(f"{path}: line {line + _lines_before_error(chunk, encoding)} is not valid "
-                                  f"{encoding}; declare the file's encoding in its dataset standard") from None
-            line += text.count("\n")
-            quotes += chunk.count(b'"')  # never a GBK or UTF-8 trail byte
-    if quotes % 2:
-        # pyarrow reads an unclosed quote to the end of the file as one value: rows would vanish silently.
-        raise SourceError(f"{path}: unbalanced double quotes ({quotes} in the file): a quoted field is not "
-                          "closed; fix the quoting and resend the file")
-
-
-def _lines_before_error(chunk: bytes, encoding: str) -> int:
-    try:
-        chunk.decode(encoding)
-    except UnicodeDecodeError as error:
-        return chunk[: error.start].count(b"\n")
-    return 0
-
-
 def _all_text(path: Path, encoding: str, delimiter: str) -> dict[str, pa.DataType]:
-    """Every header name typed as text (pyarrow skips a UTF-8 BOM itself, as does ``utf-8-sig``)."""
-    with path.open(encoding=encoding, newline="") as handle:
-        header = handle.readline().rstrip("\r\n").lstrip("\ufeff")  # a BOM under a declared utf-8 too
-    return {name: pa.string() for name in header.split(delimiter)}
+    """Every header name typed as text: pyarrow would otherwise infer types (``0012`` read as ``12``)."""
+    try:
+        return {name: pa.string() for name in structure.header(path, encoding, delimiter)}
+    except csv.Error as error:
+        raise SourceError(f"{path}: line 1: the header is not readable ({error})") from None
 
 
 def _arrow_encoding(encoding: str) -> str:
