@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 
 from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
-from governance.pipeline import steps
+from governance.masking import generate_keyring, keyring_to_json, load_keyring, mask_frame
+from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources import SourceError, files, pull_dataset
 from governance.sources.database import read_query
@@ -456,6 +456,47 @@ def test_duplicate_primary_keys_are_quarantined_and_never_published(night) -> No
     assert quarantined["_source_line"].tolist() == [2, received, received + 1]
     steps.mask(run)
     assert steps.publish(run)["rows_published"] == received - 3
+
+
+def test_duplicate_keys_across_two_files_of_one_drop_are_all_quarantined(night) -> None:
+    """Two files of one night sharing a key (a batch exported twice). The uniqueness pass runs over the whole
+    landed drop, so across files and across chunks (run here as the DAG runs it, in two chunks): both occurrences
+    are quarantined, each with its own file and line, and neither is published."""
+    path = resident_drop(night)
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *body = list(csv.reader(handle))
+    halves = {"a.csv": body[: len(body) // 2], "b.csv": [*body[len(body) // 2:], body[0]]}
+    path.unlink()
+    for name, rows in halves.items():
+        with (path.parent / name).open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+    run = steps.Run.create(RESIDENTS, "two_files", DAY)
+    pulled = steps.pull(run)
+    assert [Path(name).name for name in pulled["files"]] == ["a.csv", "b.csv"]
+    plan = chunked.plan(run, chunk_rows=len(body) // 2 + 1)
+    assert len(plan["chunks"]) == 2 and plan["unique_rows"] == 2
+    for chunk in plan["chunks"]:
+        chunked.validate_chunk(run, chunk)
+    summary = chunked.finish_validate(run)
+    assert summary["quarantined_by_rule"] == {"id_number.unique": 2}
+    occurrences = [("a.csv", 2), ("b.csv", len(halves["b.csv"]) + 1)]  # (header on line 1)
+    quarantined = pd.read_parquet(run.area.quarantined)
+    assert [(Path(name).name, line) for name, line in zip(quarantined["_source_file"], quarantined["_source_line"],
+                                                           strict=True)] == occurrences
+    for chunk in plan["chunks"]:
+        chunked.mask_chunk(run, chunk)
+    chunked.finish_mask(run)
+    assert steps.publish(run)["rows_published"] == pulled["rows_received"] - 2 == len(body) - 1
+    steps.record(run)
+    keyring = load_keyring()
+    duplicate = pd.DataFrame([dict(zip(header, body[0], strict=True))], dtype="string")
+    published_id = mask_frame(duplicate, run.catalogue.columns(run.dataset), keyring).frame["id_number"].iloc[0]
+    with run.engine.connect() as connection:
+        ids = connection.execute(sa.text(f"SELECT id_number FROM shared.{RESIDENT_TABLE}")).scalars().all()
+        entries = connection.execute(sa.text("SELECT source_file, source_line FROM governance.quarantine "
+                                             "WHERE run_id = 'two_files' ORDER BY source_line")).all()
+    assert published_id not in ids and len(set(ids)) == len(ids) == len(body) - 1
+    assert sorted((Path(name).name, line) for name, line in entries) == occurrences
 
 
 def test_formula_cells_are_escaped_in_the_quarantine_report(night) -> None:
