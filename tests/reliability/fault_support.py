@@ -38,8 +38,15 @@ def night_environment(var_root: Path, warehouse_url: str, days: list[date], rows
         write_demo_data(catalogue, var_root / "landing", var_root, day, rows=rows)
     backend = {"variables_file_path": str(secrets / "variables.json"),
                "connections_file_path": str(secrets / "connections.json")}
+    # The same Variable and connections as environment variables too: a process that configured Airflow's
+    # secrets backend before (the test process itself) still finds them.
+    variables = json.loads((secrets / "variables.json").read_text())
+    connections = json.loads((secrets / "connections.json").read_text())
     return {"GOVERNANCE_VAR_ROOT": str(var_root), "GOVERNANCE_WAREHOUSE_URL": warehouse_url,
-            "GOVERNANCE_TASK_RETRIES": "0", "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(backend), **extra}
+            "GOVERNANCE_TASK_RETRIES": "0", "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(backend),
+            **{f"AIRFLOW_VAR_{name.upper()}": value for name, value in variables.items()},
+            **{f"AIRFLOW_CONN_{name.upper()}": uri if isinstance(uri, str) else json.dumps(uri)
+               for name, uri in connections.items()}, **extra}
 
 
 @dataclass
