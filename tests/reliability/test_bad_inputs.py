@@ -8,6 +8,7 @@ import contextlib
 import csv
 import datetime
 import html
+import shutil
 import time
 import tracemalloc
 import zipfile
@@ -26,11 +27,15 @@ from governance.settings import get_settings
 from governance.sources import SourceError, files, pull_dataset
 from governance.sources.database import read_query
 from governance.sources.pull import landing_folder
+from governance.standards.catalogue import check_catalogue
+from governance.standards.models import Source
 
 DAY = datetime.date(2026, 11, 27)
 RESIDENTS = "public_security/resident_population"  # CSV declared utf-8
 RATINGS = "taxation/taxpayer_credit_rating"  # CSV declared gbk
 ENROLMENT = "human_resources/social_insurance_enrollment"  # Excel, sheet 参保信息
+ALLOWANCE = "civil_affairs/subsistence_allowance"  # SQL
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RESIDENT_TABLE = "public_security__resident_population"
 SECRET = "机密样本值"  # a cell value: it must never appear in an error message
 HEADER = "id_number,name,gender,birth_date,ethnicity,region_code,address,mobile,updated_at"
@@ -350,17 +355,76 @@ def test_a_long_value_under_the_limits_is_quarantined_by_its_length_rule(night, 
     assert steps.publish(run)["rows_published"] == received - summary["rows_quarantined"] > 0
 
 
-def test_sql_source_that_times_out_fails_with_a_source_error(postgres_admin: sa.Engine, monkeypatch) -> None:
+@pytest.fixture
+def department_db(postgres_admin: sa.Engine, monkeypatch) -> str:
+    """An Airflow connection (as the secrets backend serves it) to the local PostgreSQL: a departmental database."""
     url = postgres_admin.url
     monkeypatch.setenv("AIRFLOW_CONN_RELIABILITY_SLOW_DB",
                        f"postgres://{url.username}@{url.host}:{url.port or 5432}/{url.database}")
+    return "reliability_slow_db"
+
+
+def sql_dataset(edit_dataset, connection_id: str, query: str, **source: object):
+    """The catalogue's SQL-sourced dataset, reading ``query`` on ``connection_id``."""
+    source = {"kind": "sql", "connection_id": connection_id, "query": query, **source}
+    return edit_dataset(ALLOWANCE, source=Source.model_validate(source)).dataset(ALLOWANCE)
+
+
+def test_sql_source_that_times_out_fails_with_a_source_error(department_db: str) -> None:
     started = time.monotonic()
     with pytest.raises(SourceError) as error:
-        list(read_query("reliability_slow_db", f"SELECT pg_sleep(30), '{SECRET}' AS v", timeout_s=1))
+        list(read_query(department_db, f"SELECT pg_sleep(30), '{SECRET}' AS v", timeout_s=1))
     assert time.monotonic() - started < 15
     message = str(error.value)
     assert "'reliability_slow_db' failed: QueryCanceled" in message and "statement timeout" in message
     assert SECRET not in message
+
+
+def test_the_standards_sql_timeout_bounds_pull_dataset(tmp_path: Path, department_db: str, edit_dataset) -> None:
+    """``source.timeout_s`` of the dataset standard reaches the database: a 1.5 s query is cancelled by the server
+    under ``timeout_s: 1`` (nothing is landed) and completes under ``timeout_s: 5``."""
+    query = f"SELECT pg_sleep(1.5) AS slept, '{SECRET}' AS v"
+    quick = sql_dataset(edit_dataset, department_db, query, timeout_s=1)
+    refused(tmp_path, quick, tmp_path / "landing", "'reliability_slow_db' failed", "QueryCanceled",
+            "statement timeout")
+    patient = sql_dataset(edit_dataset, department_db, query, timeout_s=5)
+    target = tmp_path / "received.parquet"
+    assert pull_dataset(patient, landing_root=tmp_path / "landing", day=DAY, target=target).rows == 1
+    assert pd.read_parquet(target)["v"].tolist() == [SECRET]
+
+
+@pytest.mark.parametrize(("query", "problem"), [
+    ("SELECT CAST(v AS integer) FROM (VALUES ('110101199003074514')) AS t(v)",
+     'NumericValueOutOfRange (value "…" is out of range for type integer)'),
+    (f"SELECT CAST(v AS date) FROM (VALUES ('{SECRET}')) AS t(v)",
+     'InvalidDatetimeFormat (invalid input syntax for type date: "…")'),
+    ("SELECT v FROM no_such_register", 'UndefinedTable (relation "no_such_register" does not exist)'),
+], ids=["an ID out of range", "a name that is no date", "a missing table"])
+def test_database_errors_never_quote_the_value_they_failed_on(tmp_path: Path, department_db: str, edit_dataset,
+                                                               query: str, problem: str) -> None:
+    """PostgreSQL quotes the value a cast failed on; that message went into the task log and the run record in
+    the warehouse. Quoted values are now cut; quoted names of tables and columns stay."""
+    refused(tmp_path, sql_dataset(edit_dataset, department_db, query), tmp_path / "landing", problem)
+
+
+def test_sql_timeout_is_checked_as_part_of_the_standard(tmp_path: Path) -> None:
+    """``timeout_s`` is a positive number of seconds (at most a day), on sql sources only; the checker names the
+    file and line of a bad one."""
+    standards = Path(shutil.copytree(REPO_ROOT / "standards", tmp_path / "standards"))
+    allowance = standards / "datasets" / "civil_affairs" / "subsistence_allowance.yaml"
+    original = allowance.read_text(encoding="utf-8")
+    line = "    connection_id: civil_affairs_db\n"  # line 14; timeout_s goes on line 15
+    allowance.write_text(original.replace(line, f"{line}    timeout_s: 120\n"), encoding="utf-8")
+    catalogue, problems = check_catalogue(standards)
+    assert problems == [] and catalogue.dataset(ALLOWANCE).source.timeout_s == 120
+    allowance.write_text(original.replace(line, f"{line}    timeout_s: 0\n"), encoding="utf-8")
+    assert [str(problem) for problem in check_catalogue(standards)[1]] == [
+        "datasets/civil_affairs/subsistence_allowance.yaml:15 at dataset.source.timeout_s: "
+        "Input should be greater than 0 [schema]"]
+    with pytest.raises(ValueError, match="a csv source takes no connection_id, query or timeout_s"):
+        Source(kind="csv", timeout_s=60)
+    with pytest.raises(ValueError, match="less than or equal to 86400"):
+        Source(kind="sql", connection_id="db", query="SELECT 1", timeout_s=86_401)
 
 
 def test_sqlite_source_locked_past_the_timeout_fails_with_a_source_error(tmp_path: Path, monkeypatch) -> None:

@@ -6,6 +6,7 @@ Vault, ...) holds the department's credentials; nothing about them is in the sta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pandas as pd
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from governance.sources.errors import SourceError
 
+DEFAULT_TIMEOUT_S = 600
 _DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql",
             "sqlite": "sqlite"}
 
@@ -37,8 +39,12 @@ def connection_url(connection_id: str) -> sa.URL:
 
 
 def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000,
-               timeout_s: int = 600) -> Iterator[pd.DataFrame]:
-    """Stream the query's rows as text frames of at most ``chunk_rows`` rows."""
+               timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterator[pd.DataFrame]:
+    """Stream the query's rows as text frames of at most ``chunk_rows`` rows.
+
+    ``timeout_s`` bounds each statement on PostgreSQL (``statement_timeout``: the server cancels it) and the wait
+    for a lock on SQLite; the dataset standard's ``source.timeout_s`` sets it.
+    """
     url = connection_url(connection_id)
     engine = sa.create_engine(url, **_timeout_arguments(url, timeout_s))
     try:
@@ -70,4 +76,20 @@ def _timeout_arguments(url: sa.URL, timeout_s: int) -> dict:
 
 
 def _first_line(error: SQLAlchemyError) -> str:
-    return str(error.orig or error).splitlines()[0][:200]
+    return _without_values(str(error.orig or error).splitlines()[0])[:200]
+
+
+# A database quotes the value it failed on ('invalid input syntax for type date: "<a cell>"', 'value "<an ID>" is
+# out of range'): a quoted text stays only where the word before it says it names an object, not data.
+_QUOTED = re.compile(r"""(\w*)(\W{0,2})("[^"]*"|'[^']*')""")
+_NAMES = frozenset({"relation", "column", "table", "schema", "database", "role", "user", "type", "constraint",
+                    "index", "function", "sequence", "view", "near", "operator", "extension", "cursor", "statement",
+                    "at", "host", "server"})
+
+
+def _without_values(message: str) -> str:
+    def redact(match: re.Match[str]) -> str:
+        word, gap, quoted = match.groups()
+        return match.group(0) if word.lower() in _NAMES else f"{word}{gap}{quoted[0]}…{quoted[-1]}"
+
+    return _QUOTED.sub(redact, message)

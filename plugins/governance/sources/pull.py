@@ -38,7 +38,8 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
     source = dataset.source
     if source.kind == "sql":
         assert source.connection_id and source.query  # guaranteed by the Source model
-        chunks = database.read_query(source.connection_id, source.query)
+        chunks = database.read_query(source.connection_id, source.query,
+                                     timeout_s=source.timeout_s or database.DEFAULT_TIMEOUT_S)
         origin = [f"sql:{source.connection_id}"]
         return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
     folder = landing_folder(landing_root, dataset, day)

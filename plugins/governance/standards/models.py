@@ -118,13 +118,15 @@ class Source(Strict):
     sheet: str | int = 0
     connection_id: str | None = None
     query: str | None = None
+    # Seconds a statement of a sql source may run (or wait for a lock) before the pull fails; None: 600.
+    timeout_s: int | None = Field(default=None, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Source:
         if self.kind == "sql" and not (self.connection_id and self.query):
             raise ValueError("a sql source needs connection_id and query")
-        if self.kind != "sql" and (self.connection_id or self.query):
-            raise ValueError(f"a {self.kind} source takes no connection_id or query")
+        if self.kind != "sql" and (self.connection_id or self.query or self.timeout_s is not None):
+            raise ValueError(f"a {self.kind} source takes no connection_id, query or timeout_s")
         return self
 
     @property
