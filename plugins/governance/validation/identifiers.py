@@ -54,6 +54,8 @@ def _codes(values: pd.Series, width: int) -> np.ndarray:
     is: ``width`` bytes a value, back to back. Anything else (a non-ASCII character) takes the general path.
     """
     array = pa.array(values.array, type=pa.string()) if len(values) else None
+    if isinstance(array, pa.ChunkedArray):  # pandas keeps Arrow-backed text as chunks
+        array = array.combine_chunks()
     if array is not None and array.null_count == 0:
         offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset:array.offset + len(array) + 1]
         if offsets[-1] - offsets[0] == width * len(array):
