@@ -362,8 +362,6 @@ def test_disk_full_in_the_reports_area_fails_validate_naming_the_reports_area(di
 
 @pytest.mark.postgres
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(strict=True, reason="pipeline/chunk_reports.write_reports writes the report in place (not ours "
-                                       "to change): a full disk leaves a truncated report with the final name")
 def test_disk_full_in_the_reports_area_leaves_no_truncated_report(disk_full: dict[str, Any]) -> None:
     reports = disk_full["steps"]["reports"]["reports"]
     assert not [name for name in reports if DAY.isoformat() in name], reports

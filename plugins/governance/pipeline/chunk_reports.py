@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from governance.pipeline import quarantine
 from governance.pipeline.chunks import iter_parts, part_path
+from governance.pipeline.workarea import replacing, write_atomically
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.validation import data_docs
 
@@ -39,7 +40,7 @@ def write_reports(parts: Path, folder: Path, stem: str) -> list[Path]:
     names = pq.ParquetFile(files[0]).schema_arrow.names
     columns = [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [name for name in names if not name.startswith("_")]
     shown, total = [], 0
-    with csv_path.open("w", encoding="utf-8-sig", newline="") as handle:
+    with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([column.lstrip("_") for column in columns])
         for path in files:
@@ -53,11 +54,11 @@ def write_reports(parts: Path, folder: Path, stem: str) -> list[Path]:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
     more = (f" The first {quarantine._HTML_ROWS} are shown; the CSV has them all."
             if total > quarantine._HTML_ROWS else "")
-    html_path.write_text(
+    write_atomically(html_path, (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
         f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
         f"rows that pass next time are published and their entries closed.{more}</p>"
-        f"<table border='1'><tr>{header}</tr>{body}</table>", encoding="utf-8")
+        f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
     return [csv_path, html_path]
 
 

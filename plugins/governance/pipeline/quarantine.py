@@ -18,6 +18,7 @@ import pandas as pd
 
 from governance.masking import Keyring, encrypt_values, mask_column, pseudonymize
 from governance.masking.rules import TEXT
+from governance.pipeline.workarea import replacing, write_atomically
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.standards.catalogue import ResolvedColumn
 
@@ -96,7 +97,7 @@ def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Pa
         column for column in quarantined.columns if not column.startswith("_")]
     frame = quarantined[columns].astype("string").fillna("")
     csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
-    with csv_path.open("w", encoding="utf-8-sig", newline="") as handle:
+    with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([column.lstrip("_") for column in columns])
         writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
@@ -104,11 +105,11 @@ def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Pa
     body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>"
                    for row in frame.head(_HTML_ROWS).itertuples(index=False))
     shown = f" The first {_HTML_ROWS} are shown; the CSV has them all." if len(frame) > _HTML_ROWS else ""
-    html_path.write_text(
+    write_atomically(html_path, (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
         f"<h1>{html.escape(stem)}</h1><p>{len(frame)} row(s) quarantined. Fix them at the source and resend; "
         f"rows that pass next time are published and their entries closed.{shown}</p>"
-        f"<table border='1'><tr>{header}</tr>{body}</table>", encoding="utf-8")
+        f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
     return [csv_path, html_path]
 
 

@@ -118,9 +118,17 @@ def safe_name(name: str) -> str:
 
 def write_atomically(target: Path, data: bytes) -> None:
     """Write ``data`` to a partial file private to this writer, then rename it over ``target``."""
+    with replacing(target) as partial:
+        partial.write_bytes(data)
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A partial file private to this writer, renamed over ``target`` when the block ends and removed if it
+    fails: a reader (or a full disk) never sees a truncated ``target``."""
     partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}.part")
     try:
-        partial.write_bytes(data)
+        yield partial
         partial.replace(target)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from governance.pipeline.workarea import safe_name
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _SITE = "run"
 _COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
            "unexpected_percent_total", "unexpected_percent_nonmissing")
@@ -37,8 +37,9 @@ _RAISED = "the expectation raised an error (see the validate task's log)"
 
 
 def run_docs_folder(docs_root: Path, dag_id: str, run_id: str) -> Path:
-    """``<docs_root>/<dag_id>/<run>``: the run id made safe for a path, as the work area does."""
-    return docs_root / _UNSAFE.sub("_", dag_id) / (_UNSAFE.sub("_", run_id).strip("._") or "run")
+    """``<docs_root>/<dag_id>/<run>``: the run id made safe for a path exactly as the work area does, so two
+    run ids never share a folder."""
+    return docs_root / safe_name(dag_id) / safe_name(run_id)
 
 
 def safe_result(result: ExpectationSuiteValidationResult,
