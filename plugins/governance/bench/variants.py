@@ -3,10 +3,10 @@ prints one JSON line: rows, seconds, peak_rss_mb. Imports happen before each clo
 
 ``baseline`` is what the GX and pandas docs lead to: one ``read_csv``, one checkpoint over the whole frame
 with ``result_format=COMPLETE``, a Python function per value for masking, ``DataFrame.to_sql``.
-``pipeline`` is this project's steps as the DAG runs them: every task (the mapped chunks too) on a
-``ProcessPoolExecutor(2)``, as on a 2-slot Airflow worker; its memory is the parent's and the workers'
-resident sets summed while it runs. ``copy_only`` is a bare ``COPY`` of the pipeline's masked rows: the
-floor for any load.
+``pipeline`` is this project's steps as the DAG runs them: every task (the mapped chunks too) in a fresh
+process on a ``ProcessPoolExecutor(2)``, as on a 2-slot Airflow worker; its memory is the proportional set
+size of the whole process tree, sampled while it runs. ``copy_only`` is a bare ``COPY`` of the pipeline's
+masked rows: the floor for any load.
 """
 
 from __future__ import annotations
@@ -94,35 +94,29 @@ def baseline(csv_path: str, url: str) -> dict:
     return {"rows": len(frame), "seconds": time.monotonic() - started, "peak_rss_mb": _peak_mb()}
 
 
-def _warm(_: int) -> int:
-    """Import what a task process has loaded before the clock runs, as the baseline imports GX before its
-    clock: Airflow's SDK (the task runner), the library and GX with the suite's custom expectations."""
-    import airflow.sdk  # noqa: F401
-
-    import governance.pipeline.chunked  # noqa: F401  (imports GX and the custom expectations)
-    from governance.masking import load_keyring
-
-    load_keyring()
-    return os.getpid()
+# What a worker holds before it runs a task (Airflow's SDK, the library, GX and the suite's custom expectations),
+# imported once by the fork server; the baseline too imports GX before its clock starts.
+_PRELOAD = ["airflow.sdk", "airflow.models", "governance.pipeline.chunked", "governance.pipeline.steps"]
 
 
-def _task(task: tuple[str, str, str, int | None]) -> tuple[int, float, dict]:
-    """One Airflow task in a worker slot: the same function the DAG's task calls, on the run's work area."""
+def _task(task: tuple[str, str, str, int | None]) -> dict:
+    """One Airflow task in a fresh process forked from the warm fork server, as a worker forks one per task:
+    the same function the DAG's task calls, on the run's work area."""
     from governance.pipeline import chunked, steps
 
     name, run_id, day, chunk = task
     run = steps.Run.create(DATASET, run_id, date.fromisoformat(day))
     module = chunked if hasattr(chunked, name) else steps
-    summary = getattr(module, name)(run) if chunk is None else getattr(module, name)(run, chunk)
-    return os.getpid(), _peak_mb(), summary
+    return getattr(module, name)(run) if chunk is None else getattr(module, name)(run, chunk)
 
 
 class _MemorySampler:
-    """The pipeline's memory as the machine sees it: the resident set of the parent and every worker,
-    summed every 50 ms (per-process peaks summed would add peaks that never happen at the same time)."""
+    """The pipeline's memory as the machine sees it: the proportional set size (shared pages counted once) of
+    this process and all its descendants, summed every 50 ms, and the largest sum seen in each step."""
 
-    def __init__(self, pids: list[int]) -> None:
-        self.pids, self.peak_mb, self._stop = [os.getpid(), *pids], 0.0, threading.Event()
+    def __init__(self) -> None:
+        self.peak_mb, self.step, self.step_peaks = 0.0, "", {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> _MemorySampler:
@@ -135,13 +129,32 @@ class _MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak_mb = max(self.peak_mb, sum(_rss_mb(pid) for pid in self.pids))
+            total = sum(_pss_mb(pid) for pid in _tree(os.getpid()))
+            self.peak_mb = max(self.peak_mb, total)
+            self.step_peaks[self.step] = round(max(self.step_peaks.get(self.step, 0.0), total), 1)
 
 
-def _rss_mb(pid: int) -> float:
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def _pss_mb(pid: int) -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -150,41 +163,38 @@ def _rss_mb(pid: int) -> float:
 
 def pipeline(day: str, run_id: str, workers: int = 2) -> dict:
     """Every step as a task on a ``workers``-slot worker: pull, plan, the mapped validate and mask chunks
-    (``workers`` at a time), the two finishing steps, publish; the parent only hands out tasks."""
+    (``workers`` at a time), the two finishing steps, publish. Each task is a fresh process forked from a fork
+    server that preloaded what a worker holds; the parent only hands out tasks."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
     timings: dict[str, float] = {}
-    peaks: dict[int, float] = {}
-    # spawn, not fork: each worker is its own process with its own imports, as an Airflow task is, and its
-    # peak is its own (a forked worker's would count the parent's pages too).
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pids = sorted(set(pool.map(_warm, range(workers))))
+    with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool, \
+            _MemorySampler() as memory:
+        pool.submit(int).result()  # the fork server is up and warm before the clock runs
 
         def run(step: str, chunks: list[int | None]) -> list[dict]:
-            mark = time.monotonic()
-            tasks = [(step, run_id, day, chunk) for chunk in chunks]
-            results = list(pool.map(_task, tasks))
+            memory.step, mark = step, time.monotonic()
+            results = list(pool.map(_task, [(step, run_id, day, chunk) for chunk in chunks]))
             timings[step] = round(time.monotonic() - mark, 2)
-            for pid, peak, _ in results:
-                peaks[pid] = max(peaks.get(pid, 0.0), peak)
-            return [summary for _, _, summary in results]
+            return results
 
-        with _MemorySampler(pids) as memory:
-            started = time.monotonic()
-            run("pull", [None])
-            chunks = run("plan", [None])[0]["chunks"]
-            run("validate_chunk", chunks)
-            validated = run("finish_validate", [None])[0]
-            run("mask_chunk", chunks)
-            run("finish_mask", [None])
-            published = run("publish", [None])[0]
-            seconds = time.monotonic() - started
+        started = time.monotonic()
+        run("pull", [None])
+        chunks = run("plan", [None])[0]["chunks"]
+        run("validate_chunk", chunks)
+        validated = run("finish_validate", [None])[0]
+        run("mask_chunk", chunks)
+        run("finish_mask", [None])
+        published = run("publish", [None])[0]
+        seconds = time.monotonic() - started
+        peak = memory.peak_mb
         run("record", [None])
         timings["record (not in the rate)"] = timings.pop("record")
         masked = pool.submit(_masked_path, run_id, day).result()
-    return {"rows": validated["rows_received"], "seconds": seconds, "peak_rss_mb": memory.peak_mb,
-            "peak_rss_sum_of_processes_mb": round(_peak_mb() + sum(peaks.values()), 1),
-            "parent_peak_rss_mb": round(_peak_mb(), 1), "worker_peak_rss_mb": sorted(peaks.values()),
-            "chunks": len(chunks), "steps": timings, "rows_published": published["rows_published"],
-            "masked": masked}
+    return {"rows": validated["rows_received"], "seconds": seconds, "peak_rss_mb": peak,
+            "memory": "proportional set size of the process tree, sampled every 50 ms",
+            "step_peak_mb": memory.step_peaks, "chunks": len(chunks), "steps": timings,
+            "rows_published": published["rows_published"], "masked": masked}
 
 
 def _masked_path(run_id: str, day: str) -> str:
