@@ -14,6 +14,7 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from validation_support import other_check, residents
 
+from governance.pipeline.workarea import safe_name
 from governance.settings import REPO_ROOT, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.validation.data_docs import build_run_docs, run_docs_folder, write_run_docs
@@ -87,7 +88,8 @@ def test_docs_are_per_run_and_a_failure_to_build_never_fails_the_run(catalogue: 
     outcome = validate_frame(residents(3), suite, dataset_key=RESIDENTS)
     index = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID)
     assert index == run_docs_folder(tmp_path, DAG_ID, RUN_ID) / "index.html"
-    assert index.parent == tmp_path / DAG_ID / "scheduled__2026-11-27T18_00_00_00_00"
+    assert index.parent == tmp_path / DAG_ID / safe_name(RUN_ID)  # named like the run's work area
+    assert index.parent.name.startswith("scheduled__2026-11-27T18_00_00_00_00~")
     again = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID)  # a rerun replaces its site
     assert again == index and len(list((index.parent / "validations").rglob("*.html"))) == 1
     (tmp_path / "blocked").write_text("a file where the run's folder should go")
