@@ -214,7 +214,7 @@ def bounded(limit_mb: int, seconds: float) -> Iterator[None]:
 @pytest.mark.parametrize("quoted", [False, True], ids=["unquoted", "quoted, holding delimiters and line ends"])
 def test_a_200_mb_csv_field_is_refused_at_its_line_and_column_in_bounded_memory(tmp_path: Path, catalogue,
                                                                                  quoted: bool) -> None:
-    """pyarrow alone fails such a file with a bare "straddling object" error (the field is longer than its 24 MB
+    """pyarrow alone fails such a file with a bare "straddling object" error (the field is longer than its read
     block). The pull now stops a megabyte into the field, naming line and column, having held no more than that."""
     dataset = catalogue.dataset(RESIDENTS)
     landing_root = drop(tmp_path, dataset, {})

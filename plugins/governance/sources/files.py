@@ -19,9 +19,10 @@ from governance.sources import structure, workbook
 from governance.sources.errors import SourceError
 
 _SNIFF_BYTES = 1 << 20
-# Bytes of CSV per streamed block: ~100-200k rows of a typical register, so the landed Parquet gets
-# row groups big enough to read fast and small enough to keep the pull's memory flat at any file size.
-STREAM_BLOCK_BYTES = 24 << 20
+# Bytes of CSV per streamed block (~30k rows of a typical register), which is also the longest row a drop may
+# hold. pyarrow's streaming reader keeps several blocks in flight: at 24 MiB the pull peaked near 0.8 GB on a
+# 5M-row drop, at 4 MiB near 0.3 GB, equally fast (bench, docs/performance.md).
+STREAM_BLOCK_BYTES = 4 << 20
 
 
 def detect_encoding(path: Path) -> str:
