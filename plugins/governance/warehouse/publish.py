@@ -316,6 +316,10 @@ def _swap(connection: sa.Connection, target: sa.Table, staging: sa.Table, load_m
                _literal(run_id, target.c[RUN_ID].type, postgres).label(RUN_ID),
                _literal(loaded_at, target.c[LOADED_AT].type, postgres).label(LOADED_AT)]
     source = sa.select(*[staging.c[name] for name in names], *lineage)
+    if postgres:
+        # In key order the primary-key index grows at its right edge instead of taking each random key (a
+        # pseudonym) into a page that is no longer cached: a 5M-row swap took half the time (docs/performance.md).
+        source = source.order_by(*[staging.c[column.name] for column in target.primary_key.columns])
     columns = [*names, *LINEAGE_COLUMNS]
     with connection.begin():
         if postgres:
