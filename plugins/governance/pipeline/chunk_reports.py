@@ -7,8 +7,6 @@ are those of ``quarantine.write_reports``. The Data Docs are the chunks' count-o
 
 from __future__ import annotations
 
-import csv
-import html
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +15,6 @@ import pyarrow.parquet as pq
 
 from governance.pipeline import quarantine
 from governance.pipeline.chunks import iter_parts, part_path
-from governance.pipeline.workarea import replacing, write_atomically
-from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.validation import data_docs
 
 if TYPE_CHECKING:
@@ -34,32 +30,10 @@ def part(folder: Path, chunk: int) -> Path:
 
 def write_reports(parts: Path, folder: Path, stem: str) -> list[Path]:
     """``quarantine.write_reports`` over a directory of parts, one part in memory at a time."""
-    folder.mkdir(parents=True, exist_ok=True)
-    csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
     files = iter_parts(parts)
-    names = pq.ParquetFile(files[0]).schema_arrow.names
-    columns = [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [name for name in names if not name.startswith("_")]
-    shown, total = [], 0
-    with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([column.lstrip("_") for column in columns])
-        for path in files:
-            frame = pq.read_table(path, columns=columns).to_pandas().astype("string").fillna("")
-            safe = quarantine._formula_safe
-            writer.writerows([safe(value) for value in row] for row in frame.itertuples(index=False))
-            if len(shown) < quarantine._HTML_ROWS:
-                shown.extend(frame.head(quarantine._HTML_ROWS - len(shown)).itertuples(index=False))
-            total += len(frame)
-    header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
-    more = (f" The first {quarantine._HTML_ROWS} are shown; the CSV has them all."
-            if total > quarantine._HTML_ROWS else "")
-    write_atomically(html_path, (
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
-        f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
-        f"rows that pass next time are published and their entries closed.{more}</p>"
-        f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
-    return [csv_path, html_path]
+    columns = quarantine.report_columns(pq.ParquetFile(files[0]).schema_arrow.names)
+    frames = (pq.read_table(path, columns=columns).to_pandas() for path in files)
+    return quarantine.write_report_frames(frames, columns, folder, stem)
 
 
 def docs_entries(result: Any) -> list[dict[str, Any]]:

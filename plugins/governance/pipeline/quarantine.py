@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,23 +93,35 @@ def protect_for_warehouse(quarantined: pd.DataFrame, columns: list[ResolvedColum
 
 def write_reports(quarantined: pd.DataFrame, folder: Path, stem: str) -> list[Path]:
     """CSV (formula-safe for spreadsheets) and HTML reports for the providing department."""
+    return write_report_frames([quarantined], report_columns(quarantined.columns), folder, stem)
+
+
+def report_columns(names: Iterable[str]) -> list[str]:
+    """Where the row came from and why it failed, then the row's own columns."""
+    return [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [name for name in names if not name.startswith("_")]
+
+
+def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], folder: Path, stem: str) -> list[Path]:
+    """The reports from ``frames`` taken in order, one in memory at a time (a chunked run passes its parts)."""
     folder.mkdir(parents=True, exist_ok=True)
-    columns = [SOURCE_FILE, SOURCE_LINE, "_rules", "_reasons"] + [
-        column for column in quarantined.columns if not column.startswith("_")]
-    frame = quarantined[columns].astype("string").fillna("")
     csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
+    shown, total = [], 0
     with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([column.lstrip("_") for column in columns])
-        writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
+        for frame in frames:
+            frame = frame[columns].astype("string").fillna("")
+            writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
+            if len(shown) < _HTML_ROWS:
+                shown.extend(frame.head(_HTML_ROWS - len(shown)).itertuples(index=False))
+            total += len(frame)
     header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>"
-                   for row in frame.head(_HTML_ROWS).itertuples(index=False))
-    shown = f" The first {_HTML_ROWS} are shown; the CSV has them all." if len(frame) > _HTML_ROWS else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
+    more = f" The first {_HTML_ROWS} are shown; the CSV has them all." if total > _HTML_ROWS else ""
     write_atomically(html_path, (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
-        f"<h1>{html.escape(stem)}</h1><p>{len(frame)} row(s) quarantined. Fix them at the source and resend; "
-        f"rows that pass next time are published and their entries closed.{shown}</p>"
+        f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
+        f"rows that pass next time are published and their entries closed.{more}</p>"
         f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
     return [csv_path, html_path]
 
