@@ -102,7 +102,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="publish", outlets=[asset])
         @_step
         def publish(**context: Any) -> dict:
-            summary = _execute(_run(key, context), "publish", _steps().publish)
+            summary = _execute(_run(key, context), "publish", _publish_whole)
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
                 "load_mode": summary["load_mode"], "table": summary["table"]}
@@ -169,6 +169,30 @@ def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> 
         if full is None:
             raise
         raise full from error
+
+
+class IncompleteOutput(RuntimeError):
+    """The run's masked output does not add up to what validate passed; nothing was published."""
+
+
+def _publish_whole(run: Any) -> dict:
+    """Publish only a complete masked output: one part per planned chunk, as many rows as validate passed.
+
+    Keeps received = published + quarantined even if the work area changed under the run (a second process
+    running the same run id from ``plan`` resets it and refills it chunk by chunk)."""
+    import pyarrow.parquet as pq
+
+    chunks = run.area.read_step("plan").get("chunks") or []
+    passed = run.area.read_step("validate").get("rows_passed")
+    masked = run.area.masked
+    parts = sorted(masked.glob("part-*.parquet")) if masked.is_dir() else [masked] if masked.exists() else []
+    rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    if passed is None or rows != passed or (masked.is_dir() and len(parts) != len(chunks)):
+        raise IncompleteOutput(
+            f"{run.dataset.key} run {run.run_id}: the masked output holds {rows} row(s) in {len(parts)} part(s) "
+            f"but validate passed {passed} row(s) in {len(chunks)} chunk(s); nothing was published. The work area "
+            f"changed under the run (is another process running it?): clear the run from plan")
+    return _steps().publish(run)
 
 
 def _step(function: Callable[..., dict]) -> Callable[..., dict]:

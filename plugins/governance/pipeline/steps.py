@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from governance import masking, validation, warehouse
 from governance.masking import checks as key_checks
@@ -34,10 +33,6 @@ from governance.warehouse.records import close_resolved_quarantine, has_open_qua
 
 class RunFailed(Exception):
     """The data broke the standard's verdict rules; retrying cannot help, so nothing is published."""
-
-
-class IncompleteOutput(RuntimeError):
-    """The run's masked output does not add up to what validate passed; nothing was published."""
 
 
 # Failures of the data, the standards or the keys: retrying cannot help, so the task fails at once.
@@ -135,7 +130,6 @@ def mask(run: Run) -> dict:
 
 
 def publish(run: Run) -> dict:
-    _check_complete(run)
     key_checks.check_keys_still_current(run.engine, run.area.read_step("mask").get("key_ids"))
     result = warehouse.publish(run.engine, run.catalogue, run.dataset, run.area.masked,
                                load_date=run.logical_date, run_id=run.run_id)
@@ -145,23 +139,6 @@ def publish(run: Run) -> dict:
                "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None}
     run.area.write_step("publish", summary)
     return summary
-
-
-def _check_complete(run: Run) -> None:
-    """Publish only a complete masked output: one part per planned chunk, as many rows as validate passed.
-
-    Keeps received = published + quarantined even if the work area changed under the run (a second process
-    running the same run id from ``plan`` resets it and refills it chunk by chunk)."""
-    chunks = run.area.read_step("plan").get("chunks") or []
-    passed = run.area.read_step("validate").get("rows_passed")
-    masked = run.area.masked
-    parts = sorted(masked.glob("part-*.parquet")) if masked.is_dir() else [masked] if masked.exists() else []
-    rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
-    if passed is None or rows != passed or (masked.is_dir() and len(parts) != len(chunks)):
-        raise IncompleteOutput(
-            f"{run.dataset.key} run {run.run_id}: the masked output holds {rows} row(s) in {len(parts)} part(s) "
-            f"but validate passed {passed} row(s) in {len(chunks)} chunk(s); nothing was published. The work area "
-            f"changed under the run (is another process running it?): clear the run from plan")
 
 
 def record(run: Run, *, error: BaseException | None = None) -> dict:
