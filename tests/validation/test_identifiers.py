@@ -57,8 +57,6 @@ def ref_resident_reason(value: object, today: datetime.date = TODAY) -> str | No
         born = datetime.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:
         return "bad_birth_date"
-    if born.year < 1900:
-        return "bad_birth_date"
     if born > today:
         return "future_birth_date"
     if mod_11_2.calc_check_digit(v[:17]) != v[17].upper():
@@ -84,7 +82,7 @@ def faker_ids() -> list[str]:
 
 
 def random_id(rng: random.Random, today: datetime.date = TODAY) -> str:
-    start = datetime.date(1900, 1, 1)
+    start = datetime.date(1850, 1, 1)  # GB 11643 has no earliest year: 1850-1899 must pass too
     born = start + datetime.timedelta(days=rng.randrange((today - start).days))
     first17 = f"{rng.choice(PROVINCES)}{rng.randrange(10_000):04d}{born:%Y%m%d}{rng.randrange(1000):03d}"
     return first17 + mod_11_2.calc_check_digit(first17)
@@ -155,7 +153,9 @@ def test_single_digit_corruptions_agree_with_stdnum(faker_ids: list[str]) -> Non
         ("010105194912310026", "bad_region_code"),
         ("900105194912310020", "bad_region_code"),
         ("110105199902301235", "bad_birth_date"),  # 30 February 1999
-        ("110105189912310010", "bad_birth_date"),  # before 1900
+        ("440524188001010014", None),  # GB 11643's own worked example, born 1880
+        ("110105189912310015", None),  # no earliest year in the standard
+        ("110105000001010011", "bad_birth_date"),  # year 0 is no calendar year
         ("110105199913010011", "bad_birth_date"),
         ("110105203001010012", "future_birth_date"),
         ("830000199001011234", None),  # Taiwan residence permit
@@ -220,7 +220,7 @@ ID_BODIES = st.builds(
     lambda province, county, born, seq: f"{province}{county:04d}{born:%Y%m%d}{seq:03d}",
     st.sampled_from(PROVINCES),
     st.integers(0, 9999),
-    st.dates(datetime.date(1900, 1, 1), TODAY),
+    st.dates(datetime.date(1800, 1, 1), TODAY),
     st.integers(0, 999),
 )
 
@@ -328,6 +328,9 @@ def test_credit_code_corruptions() -> None:
     ("value", "reason"),
     [
         ("91110000600037341L", None),
+        ("91350100M000100Y43", None),  # the worked example of GB 32100-2015
+        ("911A0000600037341R", "bad_region_code"),  # positions 3-8 are a GB/T 2260 code: digits only
+        ("91110000600037341l", "bad_characters"),
         ("91110000600037342L", "bad_check_character"),  # both wrong: position 18 reported first
         ("91110000600037342" + uscc.calc_check_digit("91110000600037342"), "bad_organization_code"),
         ("91110000600037341l", "bad_characters"),
@@ -380,3 +383,30 @@ def test_make_credit_code_rejects_bad_input() -> None:
 )
 def test_mobile_cases(value: object, reason: str | None) -> None:
     assert reasons_list(mobile_reasons(pd.Series([value], dtype=object))) == [reason]
+
+
+# ---------------------------------------------------------------- worked examples and old birth dates
+
+
+def test_birth_dates_before_1900_agree_with_stdnum() -> None:
+    """python-stdnum reads any real calendar date (its place check aside): so must we, 1880 included."""
+    rng = random.Random(7)
+    ids = [random_id(rng) for _ in range(2000)]
+    old = [v for v in ids if v[6:10] < "1900"]
+    assert len(old) > 200
+    assert resident_id_reasons(pd.Series(old), today=TODAY).isna().all()
+    births = birth_date_from_resident_id(pd.Series(old))
+    assert [b.date() for b in births] == [ric.get_birth_date(v) for v in old]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 7), st.sampled_from("ABCDEFGHJKLMNPQRTUWXY"), st.randoms(use_true_random=False))
+def test_property_letter_in_division_code_refused_like_stdnum(position: int, letter: str, rng: random.Random) -> None:
+    """A letter anywhere in positions 3-8 is refused even with both check characters right."""
+    code = random_credit_code(rng)
+    body = code[:position] + letter + code[position + 1 : 17]
+    forged = body + uscc.calc_check_digit(body)
+    assert credit_code_check_character(pd.Series([body])).iloc[0] == forged[17]
+    assert reasons_list(credit_code_reasons(pd.Series([forged]))) == ["bad_region_code"]
+    with pytest.raises(stdnum_exceptions.InvalidFormat):
+        uscc.validate(forged)

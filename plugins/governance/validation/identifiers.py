@@ -31,6 +31,8 @@ _USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
 _USCC_CHARS = np.array(list(_USCC_ALPHABET))
 _USCC_VALUE = np.full(128, -1)
 _USCC_VALUE[[ord(c) for c in _USCC_ALPHABET]] = np.arange(31)
+# Positions 3-8 of a credit code are the GB/T 2260 division code: digits only.
+_USCC_REGION = slice(2, 8)
 # GB 11714: digits keep their value, letters A=10 .. Z=35; check character for (sum mod 11) = 0..10.
 _ORG_VALUE = np.full(128, -1)
 _ORG_VALUE[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"]] = np.arange(36)
@@ -83,12 +85,16 @@ def _number(digits: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 
 def _birth_dates(digits: np.ndarray) -> np.ndarray:
-    """Birth dates (datetime64[D]) from digit positions 7-14; NaT unless a real date in or after 1900."""
+    """Birth dates (datetime64[D]) from digit positions 7-14; NaT unless a real calendar date.
+
+    GB 11643 sets no earliest year (its own worked example, 440524188001010014, was born in 1880), so any
+    date from year 1 on counts, as it does for python-stdnum; the future is the caller's separate rule.
+    """
     year, month, day = _number(digits, 6, 10), _number(digits, 10, 12), _number(digits, 12, 14)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 1, 12) - 1]
     day_ok = (day >= 1) & (day <= month_days + (month == 2) * leap)
-    real = (year >= 1900) & (month >= 1) & (month <= 12) & day_ok
+    real = (year >= 1) & (month >= 1) & (month <= 12) & day_ok
     month, day = np.where(real, month, 1), np.where(real, day, 1)
     dates = (year - 1970).astype("M8[Y]") + (month - 1).astype("m8[M]") + (day - 1).astype("m8[D]")
     return np.where(real, dates, np.datetime64("NaT", "D"))
@@ -201,6 +207,8 @@ def credit_code_reasons(values: pd.Series) -> pd.Series:
     chars = codes.astype(np.uint32).view("U1")
     check_ok[well] = _uscc_check(codes[:, :17]) == chars[:, 17]
     org_ok[well] = _org_check(codes[:, 8:16]) == chars[:, 16]
+    region_ok = np.zeros(len(s), dtype=bool)
+    region_ok[well] = ((codes[:, _USCC_REGION] >= ord("0")) & (codes[:, _USCC_REGION] <= ord("9"))).all(axis=1)
     lengths = s.str.len()
     return _first_reason(
         values.index,
@@ -208,6 +216,7 @@ def credit_code_reasons(values: pd.Series) -> pd.Series:
             ("whitespace", _mask(s.str.contains(_WHITESPACE))),
             ("bad_length", _mask(lengths != 18)),
             ("bad_characters", _mask(lengths == 18) & ~well),
+            ("bad_region_code", well & ~region_ok),
             ("bad_check_character", well & ~check_ok),
             ("bad_organization_code", well & ~org_ok),
         ],
