@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -95,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run_airflow = _command(commands, "airflow", _airflow, "run the airflow CLI with this suite's settings")
     run_airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
+    _command(commands, "airflow-env", _airflow_env,
+             "print this suite's Airflow settings as shell exports, for plain `airflow`: "
+             'eval "$(governance airflow-env)"')
 
     from governance.sharing.commands import add_sharing_commands
 
@@ -283,6 +287,12 @@ def _airflow(arguments: argparse.Namespace) -> int:
     args = arguments.args[1:] if arguments.args[:1] == ["--"] else arguments.args
     os.execve(command, [command, *args], environment)  # noqa: S606 - the user's own airflow command
     return ERROR  # not reached: execve replaces this process
+
+
+def _airflow_env(_: argparse.Namespace) -> int:
+    for name, value in airflow_environment().items():
+        print(f"export {name}={shlex.quote(value)}")
+    return OK
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from docker.utils.build import exclude_paths
+from dockerfile_parse import DockerfileParser
 
 from governance.settings import deployment_environment
 
@@ -112,7 +115,17 @@ def env_example() -> dict[str, str]:
 
 def test_every_required_service_is_there(services) -> None:
     assert set(services) >= REQUIRED_SERVICES, f"missing: {sorted(REQUIRED_SERVICES - set(services))}"
-    assert not any("sharing" in name for name in services), "the sharing-interface service does not exist yet"
+
+
+def test_the_sharing_interface_is_served_by_the_api_server(services, airflow_services) -> None:
+    """Consumers reach the sharing API at /sharing on the api-server (the plugin mounts it), not as a
+    service of its own (docs/deployment.md); `governance serve` is the standalone alternative."""
+    from governance_plugin import GovernancePlugin
+
+    mounts = {app["url_prefix"]: app["app"] for app in GovernancePlugin.fastapi_apps}
+    assert "/sharing" in mounts and any(route.path == "/datasets" for route in mounts["/sharing"].routes)
+    assert "airflow-apiserver" in airflow_services and services["airflow-apiserver"]["ports"]
+    assert not any("sharing" in name for name in services)
 
 
 def test_images_are_pinned(services, airflow_services) -> None:
@@ -130,27 +143,86 @@ def test_images_are_pinned(services, airflow_services) -> None:
     assert {service["image"] for service in airflow_services.values()} == {f"governance-airflow:{version}"}
 
 
+def dockerfile_instructions() -> list[tuple[str, list[str]]]:
+    """The Dockerfile as Docker reads it (continuations joined, comments dropped): (instruction, words)."""
+    parser = DockerfileParser(path=str(REPO_ROOT / "Dockerfile"))
+    return [(item["instruction"], shlex.split(item["value"])) for item in parser.structure
+            if item["instruction"] != "COMMENT"]
+
+
+def build_context() -> set[str]:
+    """The files `docker build .` sends, by Docker's own .dockerignore rules (the docker SDK's matcher)."""
+    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+    return {path for path in exclude_paths(str(REPO_ROOT), patterns) if (REPO_ROOT / path).is_file()}
+
+
+def mounts_and_command(words: list[str]) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """A RUN's ``--mount=`` options (by target) and the command after them."""
+    mounts = {}
+    while words and words[0].startswith("--mount="):
+        options = dict(option.partition("=")[::2] for option in words.pop(0).removeprefix("--mount=").split(","))
+        mounts[options["target"]] = options
+    return mounts, words
+
+
 def test_dockerfile_is_the_official_image_plus_the_lock_and_the_project() -> None:
-    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
     airflow, python = lock_pin("apache-airflow"), ".".join(
-        re.search(r'requires-python = ">=(\d+)\.(\d+)', (REPO_ROOT / "pyproject.toml").read_text()).groups())
-    froms = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
-    assert froms == [f"apache/airflow:{airflow}-python{python}"], froms
-    assert re.search(rf"^ARG AIRFLOW_VERSION={re.escape(airflow)}$", dockerfile, re.MULTILINE)
-    installs = [" ".join(shlex.split(command.replace("\\\n", " ")))
-                for command in re.findall(r"^RUN (.*?)(?<!\\)$", dockerfile, re.MULTILINE | re.DOTALL)]
-    assert any('apache-airflow==${AIRFLOW_VERSION} -r /tmp/requirements.lock' in command
-               and "source=requirements.lock,target=/tmp/requirements.lock" in command for command in installs)
-    assert any("pip install --no-cache-dir --no-deps /tmp/governance-src" in command for command in installs)
-    copied = dict(re.findall(r"^COPY --chown=airflow:0 (\S+) (\S+)$", dockerfile, re.MULTILINE))
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+        .removeprefix(">=").split(",")[0].split(".")[:2])
+    parser = DockerfileParser(path=str(REPO_ROOT / "Dockerfile"))
+    assert parser.baseimage == f"apache/airflow:{airflow}-python{python}"
+    assert parser.args == {"AIRFLOW_VERSION": airflow}, "the image's Airflow, the lock's and the ARG agree"
+    runs = [mounts_and_command(words) for instruction, words in dockerfile_instructions() if instruction == "RUN"]
+    installs = [(mounts, command) for mounts, command in runs if command[:2] == ["pip", "install"]]
+    assert len(installs) == 2, installs
+    (lock_mounts, lock_install), (source_mounts, source_install) = installs
+    assert lock_mounts["/tmp/requirements.lock"]["source"] == "requirements.lock"
+    assert "-r" in lock_install and lock_install[lock_install.index("-r") + 1] == "/tmp/requirements.lock"
+    assert "apache-airflow==${AIRFLOW_VERSION}" in lock_install  # pip keeps the image's Airflow or stops
+    assert source_mounts["/tmp/governance-src"]["source"] == "."
+    assert source_install[-1] == "/tmp/governance-src" and "--no-deps" in source_install
+    copied = {words[-2]: words[-1] for instruction, words in dockerfile_instructions() if instruction == "COPY"}
     assert copied == {"dags": EXPECTED_ENV["AIRFLOW__CORE__DAGS_FOLDER"],
                       "plugins": EXPECTED_ENV["AIRFLOW__CORE__PLUGINS_FOLDER"],
                       "standards": EXPECTED_ENV["GOVERNANCE_STANDARDS_ROOT"],
                       "expectations": EXPECTED_ENV["GOVERNANCE_EXPECTATIONS_ROOT"]}
-    assert EXPECTED_ENV["GOVERNANCE_VAR_ROOT"] in dockerfile, "the data volume's mount point is created in the image"
-    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
-    assert {".env", ".git", "var/", ".venv/"} <= set(ignored)
-    assert not {"dags", "plugins", "standards", "expectations", "pyproject.toml", "README.md"} & set(ignored)
+    made = [words for instruction, words in dockerfile_instructions()
+            if instruction == "RUN" and words[:2] == ["mkdir", "-p"]]
+    assert made and EXPECTED_ENV["GOVERNANCE_VAR_ROOT"] + "/landing" in made[0], "the data volume's mount point"
+
+
+def test_build_context_holds_the_sources_and_no_local_state() -> None:
+    context = build_context()
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                 check=True).stdout.split())
+    for folder in ("dags", "plugins", "standards", "expectations"):  # every COPY source, whole
+        assert {path for path in tracked if path.startswith(f"{folder}/")} <= context, folder
+    assert {"pyproject.toml", "README.md", "requirements.lock"} <= context
+    assert not {path for path in context if path.split("/")[0] in {".git", ".venv", "var", "tests", ".env"}}
+    assert not {path for path in context if "__pycache__" in path or path.endswith(".pyc")}
+
+
+def test_the_image_installs_the_library_and_its_command_from_the_build_context(tmp_path) -> None:
+    """What `pip install --no-deps /tmp/governance-src` builds from the filtered context: every module of
+    the library, and the `governance` command (built here without network, by the venv's setuptools, which
+    the lock pins to what pyproject's build-system requires)."""
+    source = tmp_path / "governance-src"
+    for path in build_context():
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_bytes((REPO_ROOT / path).read_bytes())
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                            "--wheel-dir", str(tmp_path / "wheels"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "wheels").glob("governance-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
+    library = {path.relative_to(REPO_ROOT / "plugins").as_posix()
+               for path in (REPO_ROOT / "plugins" / "governance").rglob("*.py")
+               if "__pycache__" not in path.parts}
+    assert library <= names, sorted(library - names)
+    assert "governance = governance.cli:main" in entry_points
 
 
 def test_every_dependency_exists_with_a_valid_condition(services, airflow_services) -> None:

@@ -1,7 +1,8 @@
 """Real-world defects planted in a demo drop, so the validation rules have something to find.
 
 Defects are injected per element (ID, credit code, mobile, code tables, required columns), one per
-affected row, and counted by kind; the counts are what the tests and the demo compare quarantine with.
+affected row, and counted by kind in rows the pipeline quarantines (a duplicated key counts both rows);
+the counts are what the tests and the demo compare quarantine with.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class Defects:
                     used[rows] = True
                     counts[kind] = counts.get(kind, 0) + len(rows)
         if share > 0 and n >= 2:
-            frame, duplicated = self._duplicate(frame, used)
-            counts["duplicate_key"] = duplicated
+            frame, copies = self._duplicate(frame, used)
+            counts["duplicate_key"] = 2 * copies  # the pipeline quarantines the original row and its copy
         return frame, counts
 
     @staticmethod

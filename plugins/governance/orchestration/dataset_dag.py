@@ -19,7 +19,7 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from governance.orchestration.docs import dataset_doc_md
-from governance.oversight.deadline import nightly_deadline
+from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
@@ -43,7 +43,7 @@ def build_dataset_dags(settings: Settings | None = None) -> dict[str, DAG]:
 
 def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings) -> DAG:
     asset = dataset_asset(dataset)
-    with DAG(
+    with DeadlineDAG(
         dag_id=dataset.dag_id,
         description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
         schedule=_nightly(settings),
