@@ -34,7 +34,7 @@ def shape(name: str) -> str:
         ("Chinese characters", bool(_CJK.search(name))),
         ("other characters", any(not (c == "_" or (c.isascii() and c.isalnum()) or _CJK.match(c)) for c in name)),
     ) if found]
-    return f"{len(name)} characters" + (f", {' and '.join(kinds)}" if kinds else "")
+    return f"{len(name)} character{'s' if len(name) != 1 else ''}" + (f", {' and '.join(kinds)}" if kinds else "")
 
 
 def describe_column(name: object, position: int | None = None, count: int | None = None) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from governance.masking.untrusted import MISSING_HEADER_HINT, describe_column, looks_like_data_row
+from governance.masking.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
 from governance.sources import structure, workbook
 from governance.sources.errors import SourceError
 
@@ -120,8 +120,9 @@ def _strip_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     names = [str(name).strip().lstrip("\ufeff") for name in frame.columns]
     duplicated = [index for index, name in enumerate(names) if names.index(name) != index]
     if duplicated:
-        described = [f"{describe_column(names[index])} (columns {names.index(names[index]) + 1} and {index + 1} "
-                     f"of {len(names)})" for index in duplicated[:5]]
+        described = [f"{names[index] if is_safe_name(names[index]) else f'a name withheld ({shape(names[index])})'}"
+                     f" at columns {names.index(names[index]) + 1} and {index + 1} of {len(names)}"
+                     for index in duplicated[:5]]
         hint = f"; {MISSING_HEADER_HINT}" if looks_like_data_row(names) else ""
         raise SourceError(f"{path}: duplicate column(s) in the header: {', '.join(described)}{hint}")
     frame.columns = names
