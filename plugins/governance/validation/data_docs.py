@@ -58,7 +58,9 @@ def safe_result(result: ExpectationSuiteValidationResult,
             details.pop("unexpected_count", None)  # an aggregate rule's count of something else; GX cannot render it
         if config.type.startswith(_STRUCTURAL):
             details |= {key: item.result[key] for key in ("observed_value", "details") if key in (item.result or {})}
-        raised = bool((item.exception_info or {}).get("raised_exception"))
+        info = item.exception_info or {}  # flat, or keyed by metric when a metric failed
+        parts = [info, *[value for value in info.values() if isinstance(value, dict)]]
+        raised = any(part.get("raised_exception") for part in parts)
         results.append(ExpectationValidationResult(
             success=item.success, expectation_config=_clean(config), result=details,
             exception_info=_exception(_RAISED if raised else None)))
