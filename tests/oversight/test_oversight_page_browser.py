@@ -18,6 +18,7 @@ import httpx
 import pytest
 from oversight_support import EXPECTED_STATUS
 
+from governance.oversight.page import COLOURS
 from governance.standards.catalogue import Catalogue
 
 pytestmark = pytest.mark.slow
@@ -101,12 +102,19 @@ def test_the_oversight_page_in_the_airflow_ui(airflow_api, browser, catalogue: C
         for key, status in in_ui.items():  # the colour follows the status
             tile = frame.locator(f"#freshness-board [data-dataset='{key}']")
             assert f"status-{status}" in tile.get_attribute("class")
+            # ... and is painted: the page's style block is allowed by its hash under the Content-Security-Policy
+            assert tile.evaluate("element => getComputedStyle(element).backgroundColor") == _rgb(COLOURS[status])
         page.screenshot(path=str(ARTIFACTS / "oversight.png"), full_page=True)
     finally:
         context.close()
     (ARTIFACTS / "oversight-timings.json").write_text(json.dumps(timings, indent=2))
     print(f"oversight browser test timings: {timings}")
     assert (ARTIFACTS / "oversight.png").stat().st_size > 10_000
+
+
+def _rgb(colour: str) -> str:
+    red, green, blue = (int(colour[index:index + 2], 16) for index in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
 
 
 def _board(tiles) -> dict[str, str]:

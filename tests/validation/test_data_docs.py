@@ -53,7 +53,8 @@ def site(catalogue: Catalogue, frame: pd.DataFrame, tmp_path_factory) -> Path:
          "meta": {"rule": "name.distinct"}},
     ]
     outcome = validate_frame(frame, suite, dataset_key=RESIDENTS)
-    index = build_run_docs(outcome.docs_result, tmp_path_factory.mktemp("docs") / "run", RUN_ID)
+    index = build_run_docs(outcome.docs_result, tmp_path_factory.mktemp("docs") / "run", RUN_ID,
+                           verdict={"verdict": "failed", "verdict_reasons": ["table rule failed"]})
     assert index.name == "index.html" and index.is_file()
     return index.parent
 
@@ -72,15 +73,19 @@ def test_no_value_of_the_frame_reaches_the_html(site: Path, frame: pd.DataFrame)
     assert leaked == []
 
 
-def test_the_site_has_the_index_the_suite_and_the_validation(site: Path) -> None:
-    [validation] = list((site / "validations" / DAG_ID).rglob("*.html"))
-    assert (site / "expectations" / f"{DAG_ID}.html").is_file()
-    page = validation.read_text(encoding="utf-8")
-    assert "expect_column_values_to_be_valid_resident_id" in page or "valid_resident_id" in page
+XSS = "<img src=x onerror=alert(document.domain)>"
+
+
+def test_the_page_has_every_rule_the_verdict_and_nothing_from_outside(site: Path) -> None:
+    assert sorted(path.relative_to(site).as_posix() for path in site.rglob("*") if path.is_file()) == [
+        "docs.css", "index.html"]
+    page = (site / "index.html").read_text(encoding="utf-8")
+    assert "expect_column_values_to_be_valid_resident_id" in page and "有效公民身份号码" in page
     assert "not run: missing column mobile" in page
-    assert quote(RUN_ID, safe="") in (site / "index.html").read_text(encoding="utf-8")
-    assets = sorted(p.relative_to(site).as_posix() for p in (site / "static").rglob("*") if p.is_file())
-    assert assets == ["static/images/favicon.ico"]  # the 4 MB of unreferenced GX images are not copied per run
+    assert RUN_ID in page and 'data-verdict="failed"' in page  # built with the validate summary's verdict
+    assert "<script" not in page.lower() and " on" + "error=" not in page.lower()
+    assert re.findall(r"(?:https?:)?//", page) == []  # no CDN, no external host: works on a closed intranet
+    assert re.findall(r"""(?:src|href)=["']([^"']+)""", page) == ["docs.css"]
 
 
 def test_docs_are_per_run_and_a_failure_to_build_never_fails_the_run(catalogue: Catalogue, tmp_path: Path) -> None:
@@ -90,11 +95,66 @@ def test_docs_are_per_run_and_a_failure_to_build_never_fails_the_run(catalogue: 
     assert index == run_docs_folder(tmp_path, DAG_ID, RUN_ID) / "index.html"
     assert index.parent == tmp_path / DAG_ID / safe_name(RUN_ID)  # named like the run's work area
     assert index.parent.name.startswith("scheduled__2026-11-27T18_00_00_00_00~")
+    (index.parent / "stale.html").write_text("from an earlier build")
     again = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID)  # a rerun replaces its site
-    assert again == index and len(list((index.parent / "validations").rglob("*.html"))) == 1
+    assert again == index and not (index.parent / "stale.html").exists()
     (tmp_path / "blocked").write_text("a file where the run's folder should go")
     assert write_run_docs(outcome.docs_result, tmp_path, "blocked", RUN_ID) is None
     assert write_run_docs(None, tmp_path, DAG_ID, "other") is None
+
+
+@pytest.mark.parametrize(("verdict", "shown", "css"), [
+    ("passed", "运行结论 通过 · passed", "ok"),
+    ("passed_with_quarantine", "运行结论 通过, 部分行已隔离 · passed with quarantine", "flagged"),
+    ("failed", "运行结论 未通过, 未发布 · failed, nothing published", "failed"),
+])
+def test_the_page_headlines_the_pipelines_verdict_not_gx_s(catalogue: Catalogue, tmp_path: Path, verdict: str,
+                                                           shown: str, css: str) -> None:
+    """A run with quarantined rows fails some GX rules, yet the pipeline passed it: the page says so."""
+    frame = residents(10, seed=5)
+    frame.loc[3, "ethnicity"] = "99"
+    outcome = validate_frame(frame, generate_suite(catalogue, catalogue.dataset(RESIDENTS)), dataset_key=RESIDENTS)
+    assert not outcome.docs_result.success  # GX alone would call this run "Failed"
+    summary = {"verdict": verdict, "verdict_reasons": ["1 of 10 rows <b>quarantined</b>"] if verdict == "failed"
+               else [], "rows_received": 10, "rows_passed": 9, "rows_quarantined": 1}
+    page = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID, dataset=RESIDENTS,
+                          verdict=summary).read_text(encoding="utf-8")
+    assert shown in page and f'class="verdict {css}"' in page
+    assert "隔离行数 Quarantined</dt><dd>1</dd>" in page
+    assert "Failed" not in page
+    if verdict == "failed":
+        assert "1 of 10 rows &lt;b&gt;quarantined&lt;/b&gt;" in page  # escaped like every string
+
+
+def test_a_hostile_column_name_never_reaches_the_page(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Finding 2: a header naming a column ``<img src=x onerror=...>``. GX showed the column-match rule's observed
+    value (the file's own names) as HTML; now a name that is not a safe identifier is described, never shown."""
+    frame = residents(5).assign(**{XSS: "1"})
+    outcome = validate_frame(frame, generate_suite(catalogue, catalogue.dataset(RESIDENTS)), dataset_key=RESIDENTS)
+    page = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID).read_text(encoding="utf-8")
+    assert XSS not in page and html.escape(XSS) not in page and "onerror" not in page
+    assert "column 10 of 10 (name withheld: 42 characters" in page  # where to look in the department's file
+    assert outcome.table_failures[0].startswith("table.columns: unexpected columns: column 10 of 10 (name withheld")
+    assert XSS not in json.dumps(outcome.table_failures + [str(entry) for entry in outcome.expectation_results])
+
+
+def test_a_headerless_frame_leaves_no_value_in_the_page(catalogue: Catalogue, tmp_path: Path) -> None:
+    """Finding 3: without its header line, the first data row becomes the column names."""
+    people = residents(6, seed=9)
+    first = people.iloc[0]
+    data = [c for c in people.columns if not c.startswith("_")]
+    headerless = people.iloc[1:].rename(columns={column: str(first[column]) for column in data})
+    outcome = validate_frame(headerless, generate_suite(catalogue, catalogue.dataset(RESIDENTS)),
+                             dataset_key=RESIDENTS)
+    page = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID).read_text(encoding="utf-8")
+    messages = json.dumps(outcome.table_failures + [str(entry) for entry in outcome.expectation_results],
+                          ensure_ascii=False)
+    for column in ("id_number", "name", "address", "mobile", "birth_date"):
+        value = str(first[column])
+        assert value not in page and html.escape(value) not in page, column
+        assert value not in messages, column
+    assert "is the header line missing?" in messages
+    assert "column 1 of 9 (name withheld: 18 characters, digits" in page
 
 
 def airflow_login(request: Request) -> str:
@@ -116,9 +176,8 @@ def test_the_web_app_serves_docs_behind_the_login_and_links_them(site: Path, tmp
     index = client.get(f"{base}/index.html", headers=auth)
     assert index.status_code == 200 and "text/html" in index.headers["content-type"]
     assert client.get(f"{base}/", headers=auth).text == index.text
-    [link] = set(re.findall(r"validations/[^'\"]+[.]html", index.text))  # as the index page links it (URL-encoded)
-    assert "not run: missing column mobile" in client.get(f"{base}/{link}", headers=auth).text
-    assert client.get(f"{base}/static/images/favicon.ico", headers=auth).status_code == 200
+    assert "not run: missing column mobile" in index.text
+    assert client.get(f"{base}/docs.css", headers=auth).status_code == 200
     for escape in (f"{base}/..%2F..%2F..%2Fsecret.html", "/docs/..%2F..%2F/x/secret.html", f"{base}/nothing.html"):
         assert client.get(escape, headers=auth).status_code == 404, escape
 

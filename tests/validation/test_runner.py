@@ -220,3 +220,19 @@ def test_load_suite_rejects_clearly(tmp_path: Path, text: str, message: str) -> 
     with pytest.raises(SuiteError, match=message) as error:
         load_suite(path)
     assert str(path) in str(error.value)
+
+
+def test_a_rule_gx_cannot_compute_is_reported_by_exception_type_without_gx_s_message(resident_suite: dict) -> None:
+    """GX's message for a metric that fails on the data quotes the values (pandas: ``Could not convert string
+    '张淑华公凯...' to numeric``); the table failure and the Data Docs entry keep the exception's type only."""
+    frame = residents(5)
+    suite = {**resident_suite, "expectations": [*resident_suite["expectations"], {
+        "type": "expect_column_mean_to_be_between", "kwargs": {"column": "name", "min_value": 0},
+        "meta": {"rule": "name.mean"}}]}
+    result = validate_frame(frame, suite, dataset_key=RESIDENTS)
+    [failure] = result.table_failures
+    assert failure.startswith("name.mean: could not run (MetricResolutionError raised while computing the rule")
+    [docs] = [item for item in result.docs_result.results if item.expectation_config.meta.get("rule") == "name.mean"]
+    assert docs.exception_info["raised_exception"] and not docs.success
+    shown = failure + json.dumps(result.expectation_results, ensure_ascii=False) + str(docs.exception_info)
+    assert not [name for name in frame["name"] if name in shown]

@@ -16,6 +16,7 @@ import pandas as pd
 from governance.masking import rules
 from governance.masking.keys import Keyring
 from governance.masking.leak_guard import LeakFinding, scan_and_redact
+from governance.masking.untrusted import describe_column
 from governance.standards.catalogue import ResolvedColumn
 
 
@@ -86,13 +87,13 @@ def mask_frame(frame: pd.DataFrame, columns: Sequence[ResolvedColumn], keyring: 
         out[column.name] = mask_column(values, column, keyring)
         masked[column.name] = column.masking.rule
     known = {column.name for column in columns}
-    for name in frame.columns:
+    for position, name in enumerate(frame.columns):
         if name in known:
             continue
         if isinstance(name, str) and name.startswith("_"):
             out[name] = frame[name]
         else:
-            dropped[str(name)] = "not_in_standard"
+            dropped[describe_column(name, position + 1, len(frame.columns))] = "not_in_standard"
     published = pd.DataFrame(out, index=frame.index)
     published, findings = scan_and_redact(published, columns, dataset=dataset)
     return MaskResult(published, masked, findings, dropped)

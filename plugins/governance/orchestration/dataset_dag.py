@@ -160,13 +160,18 @@ def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> 
     * A full disk fails the step with :class:`StorageFull` naming where space ran out; it is not a data
       error, so Airflow retries it (and a rerun completes once space is freed). Partial files are never
       renamed into place, so nothing half-written is taken for a step's output.
+    * Through the leak guard's message rules: what the step returns (XCom, the task log's "Returned value")
+      and the message of what it raises (the task log, the run record) hold no identifier in clear.
     """
+    from governance.masking.leak_guard import redact_exception, redact_json
+
     try:
         with run.area.step_lock(step):
-            return function(run, *args)
+            return redact_json(function(run, *args))
     except Exception as error:
         full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
         if full is None:
+            redact_exception(error)  # in place: the same exception goes on, with its message redacted
             raise
         raise full from error
 

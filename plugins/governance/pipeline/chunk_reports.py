@@ -71,8 +71,10 @@ def _percentages(result: dict[str, Any]) -> None:
                       unexpected_percent_total=100 * unexpected / elements)
 
 
-def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any]) -> Path | None:
-    """The run's Data Docs from the chunks' results summed; never fails the run (as ``write_run_docs``)."""
+def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any], *,
+               verdict: dict[str, Any] | None = None) -> Path | None:
+    """The run's Data Docs from the chunks' results summed, headed by the run's ``verdict`` (the validate
+    summary); never fails the run (as ``write_run_docs``)."""
     try:
         from great_expectations.core.expectation_validation_result import (
             ExpectationSuiteValidationResult,
@@ -97,7 +99,8 @@ def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any]) -> P
     except Exception as error:
         log.warning("Data Docs for %s were not merged: %s", run.dataset.key, type(error).__name__)
         return None
-    return data_docs.write_run_docs(merged, run.settings.docs_root, run.dataset.dag_id, run.run_id)
+    return data_docs.write_run_docs(merged, run.settings.docs_root, run.dataset.dag_id, run.run_id,
+                                    dataset=run.dataset.key, verdict=verdict)
 
 
 def _unique_entry(rule: str | None, plan: dict[str, Any]) -> dict[str, Any]:

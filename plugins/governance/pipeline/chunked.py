@@ -115,13 +115,13 @@ def finish_validate(run: Run) -> dict:
     reports = chunk_reports.write_reports(
         run.area.quarantined, run.settings.reports_root / run.dataset.department / run.dataset.name,
         f"quarantine_{run.logical_date.isoformat()}") if quarantined else []
-    docs = chunk_reports.write_docs(run, parts, plan_summary)
     summary = {
         "rows_received": received, "rows_passed": passed, "rows_quarantined": quarantined,
         "quarantined_by_rule": dict(by_rule), "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
-        "reports": [str(path) for path in reports], "data_docs": str(docs) if docs else None,
-        "chunks": len(parts),
+        "reports": [str(path) for path in reports],
     }
+    docs = chunk_reports.write_docs(run, parts, plan_summary, verdict=summary)
+    summary |= {"data_docs": str(docs) if docs else None, "chunks": len(parts)}
     run.area.write_step("validate", summary)
     if verdict.status == FAILED:
         raise RunFailed(f"{run.dataset.key} failed its standard's verdict, nothing is published: "

@@ -27,7 +27,7 @@ from great_expectations.expectations.expectation import (
 from great_expectations.expectations.registry import get_expectation_impl
 
 from governance.pipeline.keys import UNIQUE_TYPES
-from governance.pipeline.workarea import WorkArea
+from governance.pipeline.workarea import WorkArea, write_summary
 
 DEFAULT_CHUNK_ROWS = 200_000  # two chunk tasks at once stay under 1 GiB (docs/performance.md)
 # Table-level rules whose result does not depend on which rows a chunk holds (they look at the columns only).
@@ -136,9 +136,7 @@ def write_part(frame: pd.DataFrame, folder: Path, chunk: int, *, text_columns: t
 def write_chunk_summary(area: WorkArea, step: str, chunk: int, summary: dict[str, Any]) -> None:
     folder = chunks_folder(area)
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{step}-{chunk:05d}.json.part"
-    partial.write_text(json.dumps(summary, ensure_ascii=False, default=str))
-    partial.replace(folder / f"{step}-{chunk:05d}.json")
+    write_summary(folder / f"{step}-{chunk:05d}.json", summary)
 
 
 def read_chunk_summaries(area: WorkArea, step: str, chunks: int) -> list[dict[str, Any]]:

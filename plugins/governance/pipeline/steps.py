@@ -85,7 +85,6 @@ def validate(run: Run) -> dict:
     received = pd.read_parquet(run.area.received)
     suite = validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
     outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
-    docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id)
     passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
     if len(passed) + len(quarantined) != len(received):
         raise AssertionError(f"row accounting broke for {run.dataset.key}: {len(received)} received, "
@@ -103,8 +102,10 @@ def validate(run: Run) -> dict:
         "quarantined_by_rule": quarantine.rule_counts(outcome.row_failures),
         "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
         "reports": [str(path) for path in reports],
-        "data_docs": str(docs) if docs else None,
     }
+    docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id,
+                                    dataset=run.dataset.key, verdict=summary)
+    summary["data_docs"] = str(docs) if docs else None
     run.area.write_step("validate", summary)
     if verdict.status == FAILED:
         raise RunFailed(f"{run.dataset.key} failed its standard's verdict, nothing is published: "

@@ -65,8 +65,7 @@ class WorkArea:
 
     def write_step(self, step: str, summary: dict[str, Any]) -> None:
         """The step's summary, complete or not at all: a full disk must not leave a truncated JSON behind."""
-        write_atomically(self.root / f"{step}.json",
-                         json.dumps(summary, ensure_ascii=False, indent=1, default=str).encode())
+        write_summary(self.root / f"{step}.json", summary, indent=1)
 
     def read_step(self, step: str) -> dict[str, Any]:
         path = self.root / f"{step}.json"
@@ -114,6 +113,15 @@ def safe_name(name: str) -> str:
     if safe == name and name:
         return name
     return f"{safe[:_MAX_NAME]}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def write_summary(target: Path, summary: dict[str, Any], *, indent: int | None = None) -> None:
+    """A step's or chunk's summary as JSON, through the leak guard's message rules (``redact_json``): the one
+    writer of summaries, which become XCom, the run record and what operators read."""
+    from governance.masking.leak_guard import redact_json  # pandas: not at DAG parse time
+
+    write_atomically(target, json.dumps(redact_json(summary), ensure_ascii=False, indent=indent,
+                                        default=str).encode())
 
 
 def write_atomically(target: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from governance.masking.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
 from governance.sources import structure, workbook
 from governance.sources.errors import SourceError
 
@@ -87,7 +88,7 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
 
 
 def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
-    workbook.check_workbook(path)  # before openpyxl holds any cell whole
+    workbook.check_workbook(path, sheet)  # before openpyxl holds any cell whole
     try:
         frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
     except ValueError as error:
@@ -117,9 +118,13 @@ def _text_types(arrow_type: pa.DataType) -> pd.StringDtype | None:
 
 def _strip_header(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     names = [str(name).strip().lstrip("\ufeff") for name in frame.columns]
-    duplicated = sorted({name for name in names if names.count(name) > 1})
+    duplicated = [index for index, name in enumerate(names) if names.index(name) != index]
     if duplicated:
-        raise SourceError(f"{path}: duplicate column(s) in the header: {', '.join(duplicated)}")
+        described = [f"{names[index] if is_safe_name(names[index]) else f'a name withheld ({shape(names[index])})'}"
+                     f" at columns {names.index(names[index]) + 1} and {index + 1} of {len(names)}"
+                     for index in duplicated[:5]]
+        hint = f"; {MISSING_HEADER_HINT}" if looks_like_data_row(names) else ""
+        raise SourceError(f"{path}: duplicate column(s) in the header: {', '.join(described)}{hint}")
     frame.columns = names
     return frame.astype("string")
 

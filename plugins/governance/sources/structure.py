@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from governance.masking.untrusted import describe_column, is_safe_name
 from governance.sources.errors import SourceError
 
 CHUNK_BYTES = 1 << 20
@@ -204,7 +205,10 @@ class _Scan:
             names = header(self.path, self.encoding, chr(self.delimiter))
         except (csv.Error, UnicodeDecodeError):  # the header itself is what is broken
             names = []
-        return repr(names[index].strip()) if index < len(names) else f"{index + 1} (beyond the header)"
+        if index >= len(names):
+            return f"{index + 1} (beyond the header)"
+        name = names[index].strip()
+        return repr(name) if is_safe_name(name) else describe_column(name, index + 1, len(names))
 
 
 def _size(count: int) -> str:

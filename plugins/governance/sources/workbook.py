@@ -4,7 +4,8 @@ openpyxl holds each cell's whole text in memory, and a workbook is a zip: a 200 
 (its XML compresses a thousandfold). Excel never writes a cell of more than 32,767 characters, so a bigger one
 comes from a damaged or non-Excel workbook. ``check_workbook`` reads the sheet and shared-text XML a chunk at a
 time and refuses a cell whose XML is bigger than any real cell's can be, before anything holds it whole;
-``check_cell_lengths`` then applies Excel's exact limit to what was read. Errors name sheet and cell, never a value.
+``check_cell_lengths`` then applies Excel's exact limit to what was read. Errors name sheet and cell, never a
+value (a sheet or column name the department typed is shown only if a safe identifier: ``masking.untrusted``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from governance.masking.untrusted import describe_column, describe_sheet, is_safe_name
 from governance.sources.errors import SourceError
 
 EXCEL_CELL_CHARS = 32_767
@@ -34,8 +36,9 @@ _SHARED_CELL = re.compile(rb'<c\b([^>]*)>\s*<v>([0-9]+)</v>')
 _SHEET = re.compile(rb'<sheet\b[^>]*>')
 
 
-def check_workbook(path: Path) -> None:
-    """Refuse a workbook whose sheet or shared-text XML holds a cell bigger than ``MAX_CELL_XML_BYTES``."""
+def check_workbook(path: Path, sheet: str | int | None = None) -> None:
+    """Refuse a workbook whose sheet or shared-text XML holds a cell bigger than ``MAX_CELL_XML_BYTES``; an
+    error names ``sheet`` (the standard's) by name, any other sheet by name only if it is a safe identifier."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
@@ -45,7 +48,7 @@ def check_workbook(path: Path) -> None:
             if part == _SHARED or (part.startswith("xl/worksheets/") and part.endswith(".xml")):
                 offset = _oversized_cell(archive, part)
                 if offset is not None:
-                    raise SourceError(f"{path}: {_where(archive, part, offset)}: {_TOO_LARGE}")
+                    raise SourceError(f"{path}: {_where(archive, part, offset, sheet)}: {_TOO_LARGE}")
 
 
 def check_cell_lengths(frame: pd.DataFrame, path: Path, sheet: str | int) -> None:
@@ -56,8 +59,9 @@ def check_cell_lengths(frame: pd.DataFrame, path: Path, sheet: str | int) -> Non
         if len(over) and (first is None or (int(over[0]), number) < first):
             first = int(over[0]), number
     if first is not None:
-        raise SourceError(f"{path}: sheet {sheet!r}, row {first[0] + 2}, column {str(frame.columns[first[1]])!r}: "
-                          f"{_TOO_LARGE}")
+        name = frame.columns[first[1]]
+        column = repr(name) if is_safe_name(name) else describe_column(name, first[1] + 1, len(frame.columns))
+        raise SourceError(f"{path}: sheet {sheet!r}, row {first[0] + 2}, column {column}: {_TOO_LARGE}")
 
 
 def _chunks(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[int, np.ndarray, int]]:
@@ -119,20 +123,22 @@ def _oversized_cell(archive: zipfile.ZipFile, part: str) -> int | None:
     return None
 
 
-def _where(archive: zipfile.ZipFile, part: str, offset: int) -> str:
+def _where(archive: zipfile.ZipFile, part: str, offset: int, known: str | int | None) -> str:
     """``sheet '<name>', cell B2`` for the cell holding ``offset`` of a part (read again, for the error only)."""
     if part == _SHARED:
         index = _count_shared_before(archive, offset)
-        for sheet_part, title in _sheet_titles(archive).items():
+        for position, (sheet_part, title) in enumerate(_sheet_titles(archive).items(), start=1):
             reference = _cell_using_shared(archive, sheet_part, index)
             if reference:
-                return f"sheet {title!r}, cell {reference}"
+                return f"sheet {describe_sheet(title, position, known)}, cell {reference}"
         return f"shared text number {index + 1}"
-    title = _sheet_titles(archive).get(part, part)
+    titles = list(_sheet_titles(archive).items())
+    position = next((number for number, (name, _) in enumerate(titles, start=1) if name == part), None)
+    title = describe_sheet(titles[position - 1][1], position, known) if position else part
     reference = None
     for match in _scan(archive, part, _CELL_REF, until=offset + _TAG_BYTES):
         reference = match.group(1).decode()
-    return f"sheet {title!r}" + (f", cell {reference}" if reference else "")
+    return f"sheet {title}" + (f", cell {reference}" if reference else "")
 
 
 def _scan(archive: zipfile.ZipFile, part: str, pattern: re.Pattern[bytes], *,

@@ -1,26 +1,27 @@
-"""GX Data Docs for every validate run, built without a single value from the data.
+"""Data Docs for every validate run: one page per run, built without a single value from the data.
 
 Operators read them in the Airflow UI (the plugin serves ``<docs_root>/<dag_id>/<run>/``), and operators are
-not entitled to a department's raw rows. GX's own renderers are used, on a copy of the validation result
-that keeps only counts and percentages: the runner already asks GX for no unexpected values, and
+not entitled to a department's raw rows. The page (``docs_page``) is rendered from a copy of GX's validation
+result that keeps only counts and percentages: the runner already asks GX for no unexpected values, and
 ``safe_result`` also drops observed values (an owner's ``expect_column_max_to_be_between`` would otherwise
 print the maximum), row indexes, details and exception messages, except for table-level rules whose observed
-value is a row count or the column names. Expectations the runner could not run (a missing column) appear as
-failed, with the reason.
+value is a row count or the column names (which the runner has already made safe: a name that is not a safe
+identifier is described by its position, never shown). Expectations the runner could not run (a missing
+column) appear as failed, with the reason. The page shows the pipeline's verdict, which GX does not know.
 
 This module is imported by the web app, which must not load GX: GX is imported inside the functions.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.pipeline.workarea import safe_name
+from governance.pipeline.workarea import safe_name, write_atomically
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SITE = "run"
 _COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
            "unexpected_percent_total", "unexpected_percent_nonmissing")
 # Table-level types whose observed value is structure (a count, the column names), never a cell.
@@ -56,9 +56,11 @@ def safe_result(result: ExpectationSuiteValidationResult,
         details = {key: value for key, value in (item.result or {}).items() if key in _COUNTS}
         if not {"element_count", "unexpected_percent"} <= details.keys():
             details.pop("unexpected_count", None)  # an aggregate rule's count of something else; GX cannot render it
-        if config.type.startswith(_STRUCTURAL) and "observed_value" in (item.result or {}):
-            details["observed_value"] = item.result["observed_value"]
-        raised = bool((item.exception_info or {}).get("raised_exception"))
+        if config.type.startswith(_STRUCTURAL):
+            details |= {key: item.result[key] for key in ("observed_value", "details") if key in (item.result or {})}
+        info = item.exception_info or {}  # flat, or keyed by metric when a metric failed
+        parts = [info, *[value for value in info.values() if isinstance(value, dict)]]
+        raised = any(part.get("raised_exception") for part in parts)
         results.append(ExpectationValidationResult(
             success=item.success, expectation_config=_clean(config), result=details,
             exception_info=_exception(_RAISED if raised else None)))
@@ -90,59 +92,32 @@ def _exception(message: str | None) -> dict[str, Any]:
             "exception_traceback": "" if message else None}
 
 
-def build_run_docs(result: ExpectationSuiteValidationResult, target: Path, run_name: str) -> Path:
-    """GX Data Docs (index, suite page, validation page) for one validation in ``target``, replacing an earlier
-    build of the same run; returns the index page. ``result`` must come from ``safe_result``."""
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
+def build_run_docs(result: ExpectationSuiteValidationResult, target: Path, run_name: str, *,
+                   dataset: str | None = None, verdict: Mapping[str, Any] | None = None) -> Path:
+    """The run's page (``index.html``) and its style sheet in ``target``, replacing an earlier build of the same
+    run; returns the page. ``result`` must come from ``safe_result``; ``verdict`` is the validate summary."""
+    from governance.validation import docs_page
 
     building = target.with_name(f".{target.name}.partial")
     shutil.rmtree(building, ignore_errors=True)
-    # A fresh context per build: its in-memory stores hold this run alone, so the index lists only it.
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    context.add_data_docs_site(_SITE, {
-        "class_name": "SiteBuilder", "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(building)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
-    context.suites.add(gx.ExpectationSuite(name=result.suite_name,
-                                           expectations=[item.expectation_config for item in result.results]))
-    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-    identifier = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=result.suite_name), run_id, "received")
-    page = copy.copy(result)  # the pages show the run and the dataset, which the runner's result does not know
-    page.meta = {**result.meta, "run_id": run_id.to_json_dict(), "batch_spec": {"data_asset_name": result.suite_name}}
-    context.validation_results_store.set(identifier, page)
-    context.build_data_docs(site_names=[_SITE])
-    _prune_static(building)
+    building.mkdir(parents=True)
+    page = docs_page.render(result, dataset=dataset or result.suite_name, run_id=run_name, verdict=verdict,
+                            built_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    write_atomically(building / "index.html", page.encode("utf-8"))
+    write_atomically(building / docs_page.STYLE_FILE, docs_page.STYLE.encode("utf-8"))
     shutil.rmtree(target, ignore_errors=True)
-    building.rename(target)  # the web app never serves a half-built site
+    building.rename(target)  # the web app never serves a half-built page
     return target / "index.html"
 
 
 def write_run_docs(result: ExpectationSuiteValidationResult | None, docs_root: Path, dag_id: str,
-                   run_id: str) -> Path | None:
+                   run_id: str, *, dataset: str | None = None, verdict: Mapping[str, Any] | None = None) -> Path | None:
     """Build the run's docs; None (and a warning) if that fails: docs must never fail a nightly run."""
     if result is None:
         return None
     try:
-        return build_run_docs(result, run_docs_folder(docs_root, dag_id, run_id), run_id)
-    except Exception as error:
-        logger.warning("Data Docs for %s run %s were not built: %s: %s", dag_id, run_id, type(error).__name__,
-                       str(error).splitlines()[0][:200] if str(error) else "")
+        return build_run_docs(result, run_docs_folder(docs_root, dag_id, run_id), run_id, dataset=dataset,
+                              verdict=verdict)
+    except Exception as error:  # the message is not logged: it could quote what the page was built from
+        logger.warning("Data Docs for %s run %s were not built: %s", dag_id, run_id, type(error).__name__)
         return None
-
-
-def _prune_static(site: Path) -> None:
-    """GX copies 4 MB of images and fonts into every site; keep the assets the pages actually reference."""
-    static = site / "static"
-    pages = "\n".join(page.read_text(encoding="utf-8") for page in site.rglob("*.html"))
-    for asset in sorted(static.rglob("*"), reverse=True):  # files before their folders
-        if asset.is_file() and f"static/{asset.relative_to(static).as_posix()}" not in pages:
-            asset.unlink()
-        elif asset.is_dir() and not any(asset.iterdir()):
-            asset.rmdir()

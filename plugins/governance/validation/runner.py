@@ -5,10 +5,13 @@ What leaves this module never holds a data value: GX is asked for COMPLETE resul
 stripped to counts by ``data_docs.safe_result`` for the run's Data Docs. Row failures name a positional
 row, a rule, a column and a reason code; for identifier rules the reason is the specific one from
 ``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on the failing rows only.
+The file's own column names (what the column-match rule observes) leave only as ``masking.untrusted`` describes
+them, and GX's exception messages (which can quote a value) not at all: only the exception's type.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +26,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 from great_expectations.validator.v1_validator import Validator
 
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
+from governance.masking.untrusted import MISSING_HEADER_HINT, describe_column, is_safe_name, looks_like_data_row
 from governance.validation.data_docs import safe_result
 from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
@@ -193,11 +197,39 @@ def _reported_column(kwargs: dict[str, Any]) -> str | None:
     return kwargs.get("column")
 
 
-def _table_detail(type_: str, result: dict[str, Any]) -> str:
+def _describe_header(result: dict[str, Any], header: list[str]) -> None:
+    """Replace, in a result's observed value and details, every name of the file's header that is not a safe
+    identifier by its description (``column 3 of 9 (name withheld: ...)``): GX reports the column-match rule's
+    observed value as the file's own column names, which a headerless drop fills with a person's data."""
+    unsafe = {name: describe_column(name, index + 1, len(header))
+              for index, name in reversed(list(enumerate(header))) if not is_safe_name(name)}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return unsafe.get(value, value)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(item) for item in value]
+        return value
+
+    if unsafe:
+        for key in ("observed_value", "details"):
+            if key in result:
+                result[key] = walk(result[key])
+
+
+def _table_detail(type_: str, result: dict[str, Any], header: list[str]) -> str:
     mismatched = (result.get("details") or {}).get("mismatched")
-    if isinstance(mismatched, dict):
-        parts = [f"{what} columns: {', '.join(map(str, names))}" for what, names in sorted(mismatched.items()) if names]
-        return "; ".join(parts) or "column set mismatch"
+    if isinstance(mismatched, dict | list) and mismatched:
+        if isinstance(mismatched, dict):
+            parts = [f"{what} columns: {', '.join(map(str, names))}" for what, names in sorted(mismatched.items())
+                     if names]
+        else:  # the ordered-list rule: one entry per position that differs
+            parts = [f"position {item.get('Expected Column Position', 0) + 1}: expected {item.get('Expected')}, "
+                     f"found {item.get('Found')}" for item in mismatched[:10]]
+        hint = [MISSING_HEADER_HINT] if looks_like_data_row(header) else []
+        return "; ".join(parts + hint) or "column set mismatch"
     if type_.startswith(_SAFE_OBSERVED) and "observed_value" in result:
         return f"observed {result['observed_value']}"
     return "failed"
@@ -218,12 +250,24 @@ def _entry(
 
 
 def _exception_message(info: dict[str, Any] | None) -> str | None:
-    """First line of the first exception GX caught; its info is flat, or keyed by metric when a metric failed."""
+    """The kind of the first exception GX caught (its info is flat, or keyed by metric when a metric failed).
+
+    GX's message is withheld: a metric that fails on a value quotes it (``could not convert string to float:
+    '<a name>'``). The exception's type, with the rule and column it failed on, is what an owner acts on."""
     infos = [info or {}, *[value for value in (info or {}).values() if isinstance(value, dict)]]
     for item in infos:
         if item.get("raised_exception"):
-            return (item.get("exception_message") or "error").strip().splitlines()[0][:200]
+            kind = _exception_kind(item.get("exception_traceback") or "", item.get("exception_message") or "")
+            return f"{kind} raised while computing the rule (message withheld: it can quote a value)"
     return None
+
+
+def _exception_kind(traceback: str, message: str) -> str:
+    """The exception class from the last line of a traceback (``ValueError: ...``), else ``error``."""
+    for line in reversed([*traceback.strip().splitlines(), message]):
+        if found := re.match(r"\s*([A-Za-z_][\w.]*(?:Error|Exception|Warning)):", line):
+            return found.group(1).rsplit(".", 1)[-1]
+    return "an error"
 
 
 def _empty_failures() -> pd.DataFrame:
@@ -274,6 +318,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
     validator = Validator(_batch_definition(), result_format=RESULT_FORMAT, batch_parameters={"dataframe": data})
     pieces = []
     validated = validator.validate_expectation_suite(gx_suite)
+    header = [str(name) for name in data.columns]
+    for result in validated.results:
+        if result.result:
+            _describe_header(result.result, header)
     outcome.docs_result = safe_result(validated, not_run)
     for result in validated.results:
         config = result.expectation_config
@@ -293,7 +341,7 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
             if rows := [int(row) for row in details["unexpected_index_list"]]:
                 pieces.append(_row_failures(data, config.type, entry["rule"], kwargs, rows))
         elif not result.success:
-            table_failure = _table_detail(config.type, details)
+            table_failure = _table_detail(config.type, details, header)
         entries[int(config.meta[_POSITION])] = (entry, table_failure)
     for position in sorted(entries):
         entry, table_failure = entries[position]

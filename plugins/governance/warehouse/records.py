@@ -141,6 +141,9 @@ def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
     if not record.get("dag_id") or not record.get("run_id"):
         raise ValueError("a run record needs dag_id and run_id")
     row: dict[str, Any] = dict.fromkeys(run_record.c.keys()) | dict(record)
+    from governance.masking.leak_guard import redact_json  # the leak guard's message rules, as for summaries
+
+    row |= {name: redact_json(row[name]) for name in ("message", *_JSON_COLUMNS)}
     for name in _JSON_COLUMNS:
         row[name] = _json(row[name])
     if isinstance(row["logical_date"], datetime):

@@ -230,7 +230,9 @@ def check_frame_columns(frame_columns: Iterable[str], dataset_columns: Iterable[
     if missing:
         problems.append(f"is missing column(s) {', '.join(missing)}")
     if unexpected:
-        problems.append(f"has unexpected column(s) {', '.join(unexpected)}")
+        from governance.masking.untrusted import describe_columns  # a name the standard lacks came from a file
+
+        problems.append(f"has unexpected column(s) {', '.join(describe_columns(unexpected, have))}")
     subject = f"{what} for {dataset_key}" if dataset_key else what
     raise SchemaDriftError(f"{subject} {'; '.join(problems)}")
 

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from governance.settings import get_settings
 from governance.validation.data_docs import run_docs_folder
 from governance.warehouse import latest_runs, warehouse_engine
+from governance.webapp.headers import SecurityHeaders
 from governance.webapp.oversight_routes import router as oversight_router
 
 _DOCS_SUFFIXES = (".html", ".css", ".ico", ".png", ".svg")
@@ -28,6 +29,7 @@ _COLUMNS = ("dataset_key", "logical_date", "verdict", "rows_received", "rows_pas
 def create_app(require_user: Callable[..., Any]) -> FastAPI:
     app = FastAPI(title="Data governance", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(require_user)])
+    app.add_middleware(SecurityHeaders)  # CSP, nosniff, no referrer, no cache: webapp/headers.py
 
     @app.get("/runs")
     def runs() -> list[dict[str, Any]]:
