@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from governance.orchestration.docs import dataset_doc_md
 from governance.oversight.deadline import nightly_deadline
 from governance.pipeline.workarea import storage_full
+from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
@@ -57,6 +58,9 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                       "on_failure_callback": _record_failure(dataset.key)},
         deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
+        # Under the FAB auth manager only the department's own roles (and global readers) see this DAG;
+        # the roles exist once `governance roles sync` ran (governance.roles).
+        access_control=dag_access_control(dataset.department),
     ) as dag:
         key = dataset.key
 
