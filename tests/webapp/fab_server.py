@@ -1,9 +1,10 @@
 """A real ``airflow api-server`` with the FAB auth manager on a private SQLite metadata DB, for the pages tests.
 
 Set up as an operator would: ``airflow db migrate`` (FAB's tables too), ``governance roles sync`` (roles and
-per-DAG permissions from the standards), users created with FAB's own security manager, the DAGs serialized
-(``airflow dags reserialize``, which syncs each DAG's ``access_control`` as the dag-processor does), a warehouse
-with two departments' runs, raw quarantine reports and Data Docs, then the api-server itself.
+per-DAG permissions from the standards), users created by ``governance.roles.sync.ensure_user`` (FAB's
+security manager), the DAGs serialized (``airflow dags reserialize``, which syncs each DAG's
+``access_control`` as the dag-processor does), a warehouse with two departments' runs, raw quarantine
+reports and Data Docs, then the api-server itself.
 """
 
 from __future__ import annotations
@@ -34,13 +35,9 @@ USERS = {"steward_a": "Steward civil_affairs", "steward_b": "Steward health", "e
 
 _CREATE_USERS = """
 import json, sys
-from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
-users = json.loads(sys.argv[1])
-with get_application_builder() as appbuilder:
-    for name, (role, password) in users.items():
-        found = appbuilder.sm.find_role(role)
-        assert found is not None, role
-        assert appbuilder.sm.add_user(name, name, "test", f"{name}@example.gov.cn", found, password), name
+from governance.roles.sync import ensure_user
+for name, (role, password) in json.loads(sys.argv[1]).items():
+    assert ensure_user(name, role, password), name
 """
 
 

@@ -17,7 +17,12 @@ def add_role_commands(commands: argparse._SubParsersAction, command: Command) ->
     listing = command(roles, "list", _list, "print every role and its permissions as the standards define them")
     listing.add_argument("--json", action="store_true", help="print JSON")
     command(roles, "sync", _sync, "create or update the FAB roles and per-DAG permissions from the standards "
-            "(run after `airflow fab-db migrate`, before the dag-processor)")
+            "(run after `airflow db migrate`, before the dag-processor)")
+    admin = command(roles, "ensure-admin", _ensure_admin, "create the platform administrator (FAB role Admin) "
+                    "unless it exists; the password is read from an environment variable, never from the command line")
+    admin.add_argument("--username", default="admin")
+    admin.add_argument("--password-env", default="AIRFLOW_ADMIN_PASSWORD",
+                       help="the environment variable holding the password (default AIRFLOW_ADMIN_PASSWORD)")
 
 
 def _list(arguments: argparse.Namespace) -> int:
@@ -44,4 +49,13 @@ def _sync(_: argparse.Namespace) -> int:
     from governance.standards.catalogue import load_catalogue
 
     print(sync_roles(load_catalogue(get_settings().standards_root)).summary())
+    return 0
+
+
+def _ensure_admin(arguments: argparse.Namespace) -> int:
+    os.environ.update(airflow_environment())
+    from governance.roles.sync import ensure_user
+
+    created = ensure_user(arguments.username, "Admin", os.environ.get(arguments.password_env, ""))
+    print(f"{arguments.username}: {'已创建 created' if created else '已存在 exists, password unchanged'}")
     return 0

@@ -57,3 +57,24 @@ def sync_roles(catalogue: Catalogue) -> SyncReport:
             report.dags += 1
         manager.session.commit()
     return report
+
+
+def ensure_user(username: str, role: str, password: str) -> bool:
+    """Create FAB user ``username`` with ``role`` unless it exists (its password is then left alone).
+
+    Returns whether it was created. The password comes from the caller (an environment variable in the
+    deployment), never from a command line, where other processes could read it."""
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    if not password:
+        raise ValueError(f"no password for user {username!r}: set it in the environment")
+    with get_application_builder() as appbuilder:
+        manager = appbuilder.sm
+        if manager.find_user(username=username) is not None:
+            return False
+        found = manager.find_role(role)
+        if found is None:
+            raise ValueError(f"role {role!r} does not exist: run `governance roles sync` first")
+        if not manager.add_user(username, username, role, f"{username}@localhost", found, password):
+            raise RuntimeError(f"FAB refused to create user {username!r}")
+        return True
