@@ -91,6 +91,14 @@ def test_a_steward_reads_its_own_department_and_nothing_of_another(fab: FabServe
         assert get(fab, path, token).status_code == 403
 
 
+def test_the_roles_sync_is_idempotent_and_takes_back_a_hand_made_grant(fab: FabServer,
+                                                                       tokens: dict[str, str]) -> None:
+    first, again = fab.timings["roles_sync_output"], fab.timings["roles_resync_output"]
+    assert "created Security officer, Oversight office, Steward civil_affairs" in str(first)
+    assert "created 无" in str(again) and "granted 0" in str(again) and "revoked 1 " in str(again)
+    assert get(fab, "/api/v2/variables", tokens["steward_a"]).status_code == 403
+
+
 def test_an_engineer_sees_only_its_departments_dags_and_no_raw_row(fab: FabServer, tokens: dict[str, str]) -> None:
     token = tokens["engineer_a"]
     assert dag_ids(fab, token) == {DAG_A}
