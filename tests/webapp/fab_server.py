@@ -116,7 +116,7 @@ def start(var_root: Path, port: int) -> tuple[subprocess.Popen, FabServer]:
         assert done.returncode == 0, f"{label}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
         timings[label] = round(time.monotonic() - started, 1)
         if label in ("roles_sync_s", "roles_resync_s"):
-            timings[label.replace("_s", "_output")] = done.stdout.strip().splitlines()[-1]
+            timings[label.removesuffix("_s") + "_output"] = done.stdout.strip().splitlines()[-1]
     log = (var_root / "api-server.log").open("w")
     started = time.monotonic()
     server = subprocess.Popen([str(BIN / "governance"), "airflow", "--", "api-server", "--port", str(port),
