@@ -1,6 +1,6 @@
 """The Airflow plugin: wires the governance library into Airflow, nothing more.
 
-It mounts the library's web app at /governance (behind Airflow's login), the sharing API at
+It mounts the library's web app at /governance (behind Airflow's login and auth manager), the sharing API at
 /sharing (behind its own department tokens) and adds a "Data governance" entry to the Airflow
 UI's navigation.
 """
@@ -27,4 +27,7 @@ class GovernancePlugin(AirflowPlugin):
          "destination": "nav", "category": "Data governance"},
         {"name": "Oversight", "href": "/governance/oversight/page", "url_route": "governance-oversight",
          "destination": "nav", "category": "Data governance"},
+        # The security officer's log of raw-report requests; the page itself refuses everyone else (403).
+        {"name": "Raw report views", "href": "/governance/audit/report-views/page",
+         "url_route": "governance-report-views", "destination": "nav", "category": "Data governance"},
     ]

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     from governance.sharing.commands import add_sharing_commands
 
     add_sharing_commands(commands, _command)  # tokens issue|revoke|list, serve (the sharing API)
+    from governance.roles.commands import add_role_commands
+
+    add_role_commands(commands, _command)  # roles list|sync (FAB roles and per-DAG permissions)
     return parser
 
 

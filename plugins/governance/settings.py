@@ -100,6 +100,9 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
     return {name: os.environ.get(name, value) for name, value in defaults.items()}
 
 
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
 def deployment_environment(
     *,
     metadata_host: str, metadata_user: str, metadata_password: str | None, metadata_database: str,
@@ -108,7 +111,7 @@ def deployment_environment(
     api_url: str, jwt_secret: str, api_secret_key: str, fernet_key: str,
     airflow_home: str, code_root: str, data_root: str,
     metadata_port: int | str = 5432, broker_port: int | str = 6379, warehouse_port: int | str = 5432,
-    public_url: str | None = None, admin_user: str = "admin", worker_concurrency: int | str = 2,
+    public_url: str | None = None, worker_concurrency: int | str = 2,
     scheduler_health_port: int | str = 8974, worker_log_port: int | str = 8793,
     triggerer_log_port: int | str = 8794, timezone: str = "Asia/Shanghai",
 ) -> dict[str, str]:
@@ -125,7 +128,7 @@ def deployment_environment(
     - ``jwt_secret`` (task and UI tokens), ``api_secret_key`` (log fetching) and ``fernet_key`` (secrets in the
       metadata DB) must be the same in every process. Secrets and passwords are placed as given, so compose
       passes ``${VAR}`` references to its ``.env`` and the test real values; use URL-safe values (hex).
-    - ``airflow_home``: logs and the SimpleAuthManager passwords file; ``code_root``: ``dags/``, ``plugins/``,
+    - ``airflow_home``: logs; ``code_root``: ``dags/``, ``plugins/``,
       ``standards/``, ``expectations/``; ``data_root``: the landing, work and reports areas, which every worker
       and the api-server must see at the same path (a shared volume).
 
@@ -143,9 +146,8 @@ def deployment_environment(
     return {
         "AIRFLOW_HOME": airflow_home,
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{admin_user}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": under(airflow_home, "simple_auth_manager_passwords.json"),
+        # Users, roles and per-DAG permissions in the metadata DB (governance.roles: `governance roles sync`).
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
         "AIRFLOW__CORE__DAGS_FOLDER": under(code_root, "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": under(code_root, "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

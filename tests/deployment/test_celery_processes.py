@@ -252,7 +252,7 @@ def _fernet_key() -> str:
 
 
 def _prepare(stack: Stack, day: dt.date, admin_password: str) -> None:
-    """What compose's .env and airflow-init do: keys in the environment, the metadata DB migrated."""
+    """What compose's .env and airflow-init do: keys in the environment, the metadata DB migrated, roles synced."""
     governance = str(BIN / "governance")
     stack.run("keys-init", governance, "keys", "init")
     stack.run("demo-data", governance, "demo-data", "--date", day.isoformat(), "--rows", "200")
@@ -264,11 +264,13 @@ def _prepare(stack: Stack, day: dt.date, admin_password: str) -> None:
     stack.mark("keys and demo data")
     stack.run("db-migrate", str(BIN / "airflow"), "db", "migrate")
     stack.mark("db migrate")
-    # The api-server's passwords file, as the compose api-server writes it from AIRFLOW_ADMIN_PASSWORD.
-    passwords = Path(stack.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-    passwords.parent.mkdir(parents=True, exist_ok=True)
-    passwords.write_text(json.dumps({ADMIN: admin_password}))
-    passwords.chmod(0o600)
+    # As airflow-init: the FAB roles from the standards (before the dag-processor syncs each DAG's
+    # access_control), then the administrator, its password from the environment.
+    stack.run("roles-sync", governance, "roles", "sync")
+    stack.env["PLATFORM_ADMIN_PASSWORD"] = admin_password
+    stack.run("ensure-admin", governance, "roles", "ensure-admin", "--username", ADMIN, "--password-env",
+              "PLATFORM_ADMIN_PASSWORD")
+    stack.mark("roles and admin")
 
 
 def _start(stack: Stack, ports: dict[str, int]) -> None:

@@ -7,7 +7,6 @@ returns for the compose hosts and container paths below, the same function the l
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -330,20 +329,23 @@ def script_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
                    } | extra
 
 
-def test_apiserver_writes_the_admin_password_file_for_its_users(services, tmp_path) -> None:
-    script = compose_script(services, "airflow-apiserver")
-    assert script.rstrip().endswith("exec airflow api-server")
-    passwords = tmp_path / "passwords.json"
-    env = script_environment(tmp_path, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=EXPECTED_ENV[
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"], AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
-        SIMPLE_AUTH_ADMIN_PASSWORD='with "quotes" and spaces')
-    subprocess.run(["bash", "-c", script.replace("exec airflow api-server", "true")], env=env, check=True)
-    assert json.loads(passwords.read_text()) == {"admin": 'with "quotes" and spaces'}
-    assert passwords.stat().st_mode & 0o077 == 0, "the passwords file is readable by its owner only"
+def test_the_deployment_uses_the_fab_auth_manager_and_init_syncs_the_roles(services, airflow_services) -> None:
+    """Per-department roles and per-DAG permissions need FAB (the simple auth manager has neither)."""
+    assert all(environment(service)["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".FabAuthManager")
+               for service in airflow_services.values())
+    assert not any("SIMPLE_AUTH" in name for service in airflow_services.values() for name in environment(service))
+    assert services["airflow-apiserver"]["command"] == "api-server"
+    init = compose_script(services, "airflow-init")
+    migrate, sync = init.index("airflow db migrate"), init.index("governance roles sync")
+    assert migrate < sync < init.index("governance roles ensure-admin"), "roles after migrate, admin after roles"
+    assert "PASSWORD}" not in init and "$PLATFORM" not in init, "the admin password is never on a command line"
+    admin_password = environment(services["airflow-init"])["PLATFORM_ADMIN_PASSWORD"]
+    assert admin_password == "${AIRFLOW_ADMIN_PASSWORD:?see .env.example}"
+    assert lock_pin("apache-airflow-providers-fab") == "3.10.2"
 
 
 def test_init_refuses_placeholders_then_checks_standards_and_migrates(services, tmp_path) -> None:
-    script = compose_script(services, "airflow-init").replace("/entrypoint airflow", "echo airflow")
+    script = compose_script(services, "airflow-init").replace("/entrypoint ", "echo ")
     refused = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=script_environment(
         tmp_path, AIRFLOW_JWT_SECRET="change-me", AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql://a:change-me@x/a"))
     assert refused.returncode == 1
@@ -351,6 +353,7 @@ def test_init_refuses_placeholders_then_checks_standards_and_migrates(services, 
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=script_environment(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "standards OK" in done.stdout and "airflow db migrate" in done.stdout
+    assert "governance roles sync" in done.stdout and "governance roles ensure-admin" in done.stdout
     assert "WARNING: no usable masking keyring" in done.stderr  # none set here: a warning, not a failure
     assert all((tmp_path / area).is_dir() for area in ("landing", "work", "reports"))
 

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from oversight_support import MEDICAL, RESIDENT, ensure_access_tables, log_calls, publish_rows, record_run
@@ -19,11 +21,11 @@ ROUTES = ["/oversight/freshness", "/oversight/scorecards", "/oversight/access", 
 AUTH = {"Authorization": "Bearer valid"}
 
 
-def airflow_login(request: Request) -> str:
-    """Stands in for Airflow's get_user: a token or nothing."""
+def airflow_login(request: Request) -> SimpleAuthManagerUser:
+    """Stands in for Airflow's get_user: a token or nothing (the simple auth manager's admin)."""
     if request.headers.get("Authorization") != "Bearer valid":
         raise HTTPException(status_code=401, detail="Not authenticated")
-    return "admin"
+    return SimpleAuthManagerUser(username="admin", role="admin")
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def client(tmp_path: Path, monkeypatch, catalogue: Catalogue) -> TestClient:
     log_calls(engine, [(now - timedelta(hours=1), "civil_affairs", RESIDENT, "allowed", 25),
                        (now - timedelta(hours=1), "taxation", RESIDENT, "blocked", 0)])
     engine.dispose()
-    return TestClient(create_app(require_user=airflow_login))
+    return TestClient(create_app(require_user=airflow_login, auth_manager=SimpleAuthManager))
 
 
 @pytest.mark.parametrize("path", ROUTES)

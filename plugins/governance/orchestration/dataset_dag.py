@@ -6,6 +6,7 @@ warehouse or key is touched until a task runs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial, wraps
@@ -21,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from governance.orchestration.docs import dataset_doc_md
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
+from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
@@ -43,21 +45,29 @@ def build_dataset_dags(settings: Settings | None = None) -> dict[str, DAG]:
 
 def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings) -> DAG:
     asset = dataset_asset(dataset)
-    with DeadlineDAG(
-        dag_id=dataset.dag_id,
-        description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
-        schedule=_nightly(settings),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=[dataset.department, f"cycle:{dataset.update_cycle}", f"sharing:{dataset.sharing}"],
-        doc_md=dataset_doc_md(catalogue, dataset),
-        params={"business_date": Param(None, type=["null", "string"], format="date",
-                                       description="Drop date to process (YYYY-MM-DD); default: logical date")},
-        default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
-                      "on_failure_callback": _record_failure(dataset.key)},
-        deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
-    ) as dag:
+    with warnings.catch_warnings():
+        # Airflow 3.3 warns on any access_control that airflow.security.permissions is deprecated; FAB 3.10's
+        # per-DAG permissions are still set this way, so the warning says nothing about this DAG.
+        warnings.filterwarnings("ignore", message="The airflow.security.permissions module is deprecated")
+        dag = DeadlineDAG(
+            dag_id=dataset.dag_id,
+            description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
+            schedule=_nightly(settings),
+            start_date=START_DATE,
+            catchup=False,
+            max_active_runs=1,
+            tags=[dataset.department, f"cycle:{dataset.update_cycle}", f"sharing:{dataset.sharing}"],
+            doc_md=dataset_doc_md(catalogue, dataset),
+            params={"business_date": Param(None, type=["null", "string"], format="date",
+                                           description="Drop date to process (YYYY-MM-DD); default: logical date")},
+            default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
+                          "on_failure_callback": _record_failure(dataset.key)},
+            deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
+            # Under the FAB auth manager only the department's own roles (and global readers) see this DAG;
+            # the roles exist once `governance roles sync` ran (governance.roles).
+            access_control=dag_access_control(dataset.department),
+        )
+    with dag:
         key = dataset.key
 
         @task(task_id="pull")
