@@ -38,7 +38,8 @@ def test_filter_on_a_key_column_and_updated_since(api) -> None:
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"filters": {"name": "张*"}}, "unsupported parameter; this dataset accepts: id_number, limit, after, updated_since"),
+    ({"filters": {"name": "张*"}},
+     "unsupported parameter; this dataset accepts: id_number, limit, after, updated_since"),
     ({"limit": 1001}, "limit must be a whole number from 1 to 1000"),
     ({"after": "not-a-cursor"}, "after is not a cursor this service issued"),
     ({"updated_since": "2026-01-01"}, "updated_since is not available for this dataset"),

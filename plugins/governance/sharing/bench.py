@@ -80,12 +80,14 @@ def prepare(admin_url: str, database: str, rows: int, var_root: Path) -> tuple[s
     return url, token
 
 
-def start_server(url: str, var_root: Path, port: int, workers: int) -> subprocess.Popen:
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
-    environment.update(GOVERNANCE_WAREHOUSE_URL=url, GOVERNANCE_VAR_ROOT=str(var_root))
+def start_server(url: str, var_root: Path, port: int, workers: int, *, access_log: bool = False,
+                 environment: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
+    """``governance serve`` in its own process group; ``environment`` adds variables (e.g. ``PGOPTIONS``)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(GOVERNANCE_WAREHOUSE_URL=url, GOVERNANCE_VAR_ROOT=str(var_root), **(environment or {}))
     command = [sys.executable, "-m", "governance.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers)]
-    return subprocess.Popen(command, env=environment, start_new_session=True)
+               "--workers", str(workers), *([] if access_log else ["--no-access-log"])]
+    return subprocess.Popen(command, env=env, start_new_session=True, **popen)
 
 
 def stop_server(process: subprocess.Popen) -> None:
