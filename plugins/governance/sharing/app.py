@@ -134,6 +134,10 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if os.environ.get("GOVERNANCE_SHARING_PRELOAD"):  # set by `governance serve`: fail fast, no cold start
             services.preload()
+        if os.environ.get("GOVERNANCE_SHARING_ACCESS_LOG"):  # `governance serve` without --no-access-log
+            from governance.sharing.commands import keep_access_log
+
+            keep_access_log()
         yield
         services.alerter.flush()
 

@@ -102,6 +102,26 @@ def _list(_: argparse.Namespace) -> int:
     return OK
 
 
+def keep_access_log() -> None:
+    """Give uvicorn's access logger its handler back if Airflow's logging configuration removed it.
+
+    Loading the keyring imports Airflow, whose logging configuration (applied after uvicorn's) routes
+    ``uvicorn.access`` nowhere, since the api-server logs requests itself; a standalone service keeps its
+    access log. Called by the app's start-up in each worker when ``serve`` runs with the access log on.
+    """
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    logger = logging.getLogger("uvicorn.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def _sync_role(arguments: argparse.Namespace) -> int:
     from governance.settings import get_settings
     from governance.sharing.roles import sync_service_role
@@ -131,6 +151,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     # deployment's secrets backend the same way the pipelines do.
     os.environ.update(airflow_environment())
     os.environ["GOVERNANCE_SHARING_PRELOAD"] = "1"  # workers connect and load keys before serving
+    os.environ["GOVERNANCE_SHARING_ACCESS_LOG"] = "" if arguments.no_access_log else "1"
     # uvicorn's access log prints the path and query string of every request: the paths name datasets only,
     # and the app takes the query string out of the request before uvicorn logs it (values go in bodies).
     uvicorn.run("governance.sharing.app:create_sharing_app", factory=True, host=arguments.host, port=arguments.port,
