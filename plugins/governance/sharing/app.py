@@ -163,7 +163,7 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         return decision, table
 
     def serve(request: Request, who: Consumer, grant: Grant, table: Any, statement: Any, *,
-              cursor_page: bool) -> list[dict]:
+              cursor_page: bool, keyed: bool) -> list[dict]:
         """Fetch, check the rules, count and log, in one transaction; raise 429 if intercepted.
 
         The checks and counters run under :func:`~governance.sharing.guard.hold` (one holder per consumer
@@ -175,7 +175,7 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         entry.columns = grant.column_names  # the columns of the rows about to be served (or refused)
         with write_transaction(services.engine) as connection:
             rows = [dict(row) for row in connection.execute(statement).mappings()]
-            usage = Usage(len(rows), cursor_page)
+            usage = Usage(len(rows), cursor_page, keyed)
             table_rows = services.row_count(connection, table) if grant.sensitive else None
             hold(connection, who.department, grant.dataset.key)
             found: Interception | None = None
@@ -205,7 +205,8 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
                                   default_limit=services.config.default_limit, max_limit=services.config.max_limit)
         entry_of(request).filter_shape = query.shape
         statement = rows_select(table, grant, query)
-        served = serve(request, who, grant, table, statement, cursor_page=query.after is not None)
+        served = serve(request, who, grant, table, statement, cursor_page=query.after is not None,
+                       keyed=bool(query.filters))
         more = served and len(served) == query.limit and pageable(grant) and keys is not None
         return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served,
                              "next_cursor": encode_cursor(grant, who.department, served[-1], keys) if more else None})
@@ -255,7 +256,7 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         grant, table = grant_of(request, who, department, dataset)
         statement, names = lookup_select(table, grant, body.key, services.keyring, body.limit)
         entry_of(request).filter_shape = names
-        served = serve(request, who, grant, table, statement, cursor_page=False)
+        served = serve(request, who, grant, table, statement, cursor_page=False, keyed=True)
         return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served})
 
     return app

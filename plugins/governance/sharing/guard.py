@@ -14,7 +14,8 @@ alone would not (the counters are read, checked and added to by one holder at a 
 * **scan** — on a sensitive dataset (any L3/L4 column served), within ``scan_window_s``: more than
   ``scan_max_pages`` cursor pages (counted per consumer and dataset in the window, whatever requests
   come between them: a request without a cursor does not start a new count), more than
-  ``scan_max_misses`` requests that found nothing (enumeration), or more than ``scan_max_share`` of the
+  ``scan_max_misses`` lookups or key-filtered requests that found nothing (enumeration: "is this person
+  on welfare?" asked of many IDs), or more than ``scan_max_share`` of the
   table's rows. Counted in ``governance.scan_usage`` and ``governance.scan_requests`` in buckets of a
   twelfth of the window. A blocked consumer stays blocked until the earlier requests age out.
 
@@ -58,14 +59,16 @@ class Interception:
 
 @dataclass(frozen=True)
 class Usage:
-    """What one request takes: rows served (a miss is charged one), whether it followed a cursor."""
+    """What one request takes: rows served (none is charged as one), whether it followed a cursor, and
+    whether it asked for given key values (a lookup or a key filter: finding nothing is then a miss)."""
 
     rows: int
     cursor_page: bool
+    keyed: bool = False
 
     @property
     def miss(self) -> bool:
-        return self.rows == 0
+        return self.keyed and self.rows == 0
 
     @property
     def charged(self) -> int:
