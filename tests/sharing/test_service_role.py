@@ -11,11 +11,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sharing_support import KEYRING, RESIDENT, Clock, raw_id
+from sharing_support import KEYRING, RESIDENT, TAX, Clock, _parquet, raw_id
 from test_interception import small_quota
 
 from governance.sharing import SharingConfig, create_sharing_app
@@ -23,6 +24,7 @@ from governance.sharing.roles import service_role_name, sync_service_role
 from governance.sharing.tables import access_log, security_event, service_engine
 from governance.sharing.tokens import issue_token
 from governance.standards.catalogue import Catalogue
+from governance.warehouse import publish
 
 POSTGRES = pytest.mark.parametrize("warehouse_url", [pytest.param("postgres", marks=pytest.mark.postgres)],
                                    indirect=True)
@@ -149,3 +151,20 @@ def test_governance_sharing_role_sync_creates_the_role(postgres_admin, published
         owner.dispose()
         with postgres_admin.connect() as connection:
             connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{login}", "{role}"')
+
+
+
+@POSTGRES
+def test_a_table_published_later_is_readable_after_the_refresh(service_login, published, catalogue,
+                                                               sharing_catalogue, tmp_path) -> None:
+    """The publish step calls ``sync_service_role(create=False)``: it refreshes an existing role only."""
+    engine, prefix = service_login
+    assert not sync_service_role(published, sharing_catalogue, prefix=f"{prefix}none_", create=False).applied
+    rows = [{"credit_code": f"91330100MA{i:08d}", "taxpayer_name": "某某科技有限公司", "rating": "A",
+             "evaluated_on": "2026-04-01", "updated_at": "2026-04-01 08:00:00"} for i in range(3)]
+    publish(published, catalogue, TAX, _parquet(tmp_path / "tax.parquet", rows), load_date=date(2026, 6, 14),
+            run_id="later")
+    statement = "SELECT credit_code, rating FROM shared.taxation__taxpayer_credit_rating"
+    assert refused(engine, statement) == DENIED
+    assert sync_service_role(published, sharing_catalogue, prefix=prefix, create=False).applied
+    assert refused(engine, statement) is None
