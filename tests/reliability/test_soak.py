@@ -156,11 +156,10 @@ async def read_load(base: str, token: str, keys: dict[str, str], done: Any) -> L
 
         async def get(path: str, dataset: str | None, after: str | None, limit: int, cursor: str | None) -> Any:
             params: dict[str, Any] = {"limit": limit} if dataset else {}
-            if cursor:
-                params["after"] = cursor
             began = time.perf_counter()
-            try:
-                response = await client.get(path, params=params)
+            try:  # a cursor goes in the body of POST .../rows, never in a URL
+                response = await (client.post(path, json={**params, "after": cursor}) if cursor
+                                  else client.get(path, params=params))
             except httpx.HTTPError as error:
                 load.errors.append(f"{path}: {type(error).__name__}: {error}")
                 return None

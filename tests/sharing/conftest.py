@@ -70,6 +70,11 @@ class Api:
         headers = self.token(department) if department else {}
         return self.client.get(path, headers=headers, params=params)
 
+    def query(self, department: str, key: str, *, filters: dict[str, str] | None = None, **fields: Any):
+        """``POST .../rows``: filters, ``updated_since``, ``limit`` and ``after`` in the JSON body."""
+        body = {**({"filters": filters} if filters else {}), **fields}
+        return self.client.post(f"/datasets/{key}/rows", headers=self.token(department), json=body)
+
     def lookup(self, department: str, key: str, body: Any):
         return self.client.post(f"/datasets/{key}/lookup", headers=self.token(department), json=body)
 

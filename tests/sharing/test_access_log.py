@@ -31,7 +31,7 @@ def test_an_allowed_request_is_logged_with_names_and_counts(api) -> None:
 
 
 def test_a_denied_request_is_logged_with_its_reason(api) -> None:
-    api.get("human_resources", f"/datasets/{RESIDENT}/rows", id_number="abc")
+    api.query("human_resources", RESIDENT, filters={"id_number": "abc"})
     entry = api.log()[-1]
     assert (entry["consumer"], entry["dataset_key"], entry["decision"], entry["reason"], entry["status_code"],
             entry["rows_returned"], entry["columns"], entry["filter_shape"]) == (
@@ -55,9 +55,10 @@ def test_no_raw_identifier_reaches_the_log_events_or_app_logs(make_api, sharing_
             api.lookup("civil_affairs", RESIDENT, {"key": {"id_number": raw}})
         api.lookup("civil_affairs", RESIDENT, {"key": {"id_number": 110101199003071234}})
         api.lookup("civil_affairs", RESIDENT, {"key": {"110101199003071234": "x"}})
-        api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", id_number="110101199003071234")
-        api.get("human_resources", f"/datasets/{RESIDENT}/rows", id_number="110101199003071234")
-    assert [entry["status_code"] for entry in api.log()] == [200, 200, 429, 200, 422, 400, 200, 404]
+        api.query("civil_affairs", RESIDENT, filters={"id_number": "110101199003071234"})
+        api.query("human_resources", RESIDENT, filters={"id_number": "110101199003071234"})
+    # A miss costs one row of quota, like a hit: the third and fourth lookups and the page are over it.
+    assert [entry["status_code"] for entry in api.log()] == [200, 200, 429, 429, 422, 400, 429, 404]
     # The test client's own httpx logger prints URLs (the reason raw identifiers belong in POST bodies only).
     app_logs = "\n".join(record.getMessage() for record in caplog.records if not record.name.startswith("httpx"))
     stored = json.dumps([api.log(), api.events()], default=str) + app_logs

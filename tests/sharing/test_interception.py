@@ -64,8 +64,7 @@ def test_sequential_cursor_pages_through_a_sensitive_dataset_are_blocked(make_ap
     api = make_api(scan_max_pages=3, scan_window_s=600)
     cursor, statuses = None, []
     for _ in range(6):
-        params = {"limit": 2, **({"after": cursor} if cursor else {})}
-        response = api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", **params)
+        response = api.query("civil_affairs", RESIDENT, limit=2, **({"after": cursor} if cursor else {}))
         statuses.append(response.status_code)
         if response.status_code != 200:
             break
@@ -74,12 +73,12 @@ def test_sequential_cursor_pages_through_a_sensitive_dataset_are_blocked(make_ap
     assert response.json()["error"] == "scan_pattern"
     (event,) = api.events()
     assert event["kind"] == "scan_pattern"
-    assert json.loads(event["detail"])["consecutive_cursor_pages"] == 4
+    assert json.loads(event["detail"])["cursor_pages_in_window"] == 4
     assert api.log()[-1]["decision"] == "blocked"
     # Still blocked while the pages are within the window; fine again once they have aged out.
-    assert api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", limit=2, after=cursor).status_code == 429
+    assert api.query("civil_affairs", RESIDENT, limit=2, after=cursor).status_code == 429
     api.clock.set(2026, 6, 15, 10, 11)
-    assert api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", limit=2, after=cursor).status_code == 200
+    assert api.query("civil_affairs", RESIDENT, limit=2, after=cursor).status_code == 200
 
 
 def test_reading_a_large_share_of_a_sensitive_table_is_blocked(make_api) -> None:
@@ -95,7 +94,7 @@ def test_datasets_without_sensitive_columns_are_not_watched_for_scans(make_api) 
     api = make_api(scan_max_pages=1, scan_max_share=0.1, scan_min_rows=1)
     cursor = None
     for _ in range(4):
-        response = api.get("health", f"/datasets/{MEDICAL}/rows", limit=1, **({"after": cursor} if cursor else {}))
+        response = api.query("health", MEDICAL, limit=1, **({"after": cursor} if cursor else {}))
         assert response.status_code == 200
         cursor = response.json()["next_cursor"]
     assert api.get("health", f"/datasets/{ENTERPRISE}/rows", limit=1).status_code == 200

@@ -136,6 +136,9 @@ def publish(run: Run) -> dict:
                                load_date=run.logical_date, run_id=run.run_id)
     # A new table (or column) is closed until granted: re-apply the sharing grants after every publish.
     grants = apply_grants(run.engine, run.catalogue)
+    from governance.sharing.roles import sync_service_role  # deferred: the sharing package imports FastAPI
+
+    sync_service_role(run.engine, run.catalogue, create=False)  # the sharing service's role, if there is one
     summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
                "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None}
     run.area.write_step("publish", summary)

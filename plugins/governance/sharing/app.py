@@ -4,7 +4,9 @@ Served standalone (``governance serve``, uvicorn) and mounted in Airflow's api-s
 the plugin. Airflow gives a mounted app no authentication, so this app authenticates every call itself
 with department API tokens (:mod:`governance.sharing.tokens`) and decides with
 :mod:`governance.sharing.policy`; every request is written to ``governance.access_log`` by
-:class:`~governance.sharing.audit.AuditMiddleware` before its response leaves. Errors are JSON
+:class:`~governance.sharing.audit.AuditMiddleware` before its response leaves. Filter values and
+cursors travel only in POST bodies (never in a URL, which every HTTP access log prints); bodies are
+size-limited before they are read and parsed only after the token check (:mod:`.bodies`). Errors are JSON
 ``{"error", "message", "request_id"}`` and never echo submitted values: FastAPI's validation errors are
 re-rendered without their ``input`` and ``ctx``, and unexpected failures become a generic 500.
 """
@@ -23,12 +25,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 
 from governance.masking import Keyring
 from governance.sharing.audit import AuditMiddleware, entry_of, log_in
+from governance.sharing.bodies import BodyLimitMiddleware, read_json
 from governance.sharing.config import SharingConfig
-from governance.sharing.guard import Interception, count_scan_rows, detect_scan, reserve_rows
+from governance.sharing.guard import Interception, Usage, count_scan, detect_scan, hold, reserve_rows
 from governance.sharing.policy import Grant, Refusal, decide, visible_grants
 from governance.sharing.queries import (
     RequestProblem,
@@ -40,7 +44,6 @@ from governance.sharing.queries import (
     rows_select,
 )
 from governance.sharing.service import Clock, Services
-from governance.sharing.tables import relaxed_commit
 from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import write_transaction
 
@@ -68,6 +71,20 @@ class LookupRequest(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
+class RowsRequest(BaseModel):
+    """A page of rows: exact-match filters on key columns, ``updated_since``, ``limit`` and ``after``."""
+
+    model_config = ConfigDict(extra="forbid")
+    filters: dict[str, str] = Field(default_factory=dict, max_length=8, description="key column -> value")
+    updated_since: str | None = Field(default=None, max_length=64)
+    limit: int | None = None
+    after: str | None = Field(default=None, description="the previous next_cursor (any other text: 400)")
+
+    def params(self) -> list[tuple[str, str]]:
+        given = {"updated_since": self.updated_since, "limit": self.limit, "after": self.after}
+        return [*self.filters.items(), *((name, str(value)) for name, value in given.items() if value is not None)]
+
+
 async def current_consumer(request: Request) -> Consumer:
     """The department behind the request's Bearer token; 401 (and the reason in the access log) otherwise.
 
@@ -92,6 +109,19 @@ async def current_consumer(request: Request) -> Consumer:
 Caller = Annotated[Consumer, Depends(current_consumer)]
 
 
+async def rows_body(request: Request, _: Caller) -> RowsRequest:
+    return await read_json(request, RowsRequest)  # only once the token is valid
+
+
+async def lookup_body(request: Request, _: Caller) -> LookupRequest:
+    return await read_json(request, LookupRequest)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body read by a dependency rather than declared as a parameter."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
 def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, clock: Clock | None = None, *,
                        config: SharingConfig | None = None, keyring: Keyring | None = None, docs: bool = True,
                        alert_post: Callable[[str, dict[str, Any]], None] | None = None) -> FastAPI:
@@ -104,13 +134,18 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if os.environ.get("GOVERNANCE_SHARING_PRELOAD"):  # set by `governance serve`: fail fast, no cold start
             services.preload()
+        if os.environ.get("GOVERNANCE_SHARING_ACCESS_LOG"):  # `governance serve` without --no-access-log
+            from governance.sharing.commands import keep_access_log
+
+            keep_access_log()
         yield
         services.alerter.flush()
 
     app = FastAPI(title="Governed data sharing (数据共享接口)", version="1", lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
     app.state.services = services
-    app.add_middleware(AuditMiddleware, writer=services.write_entry, clock=services.clock)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: services.config.max_body_bytes)
+    app.add_middleware(AuditMiddleware, writer=services.write_entry, clock=services.clock)  # outermost
     _error_handlers(app)
 
     def grant_of(request: Request, who: Consumer, department: str, dataset: str) -> tuple[Grant, Any]:
@@ -128,27 +163,30 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         return decision, table
 
     def serve(request: Request, who: Consumer, grant: Grant, table: Any, statement: Any, *,
-              uses_cursor: bool) -> list[dict]:
-        """Fetch, check scan rules, reserve quota and log, in one transaction; raise 429 if intercepted.
+              cursor_page: bool, keyed: bool) -> list[dict]:
+        """Fetch, check the rules, count and log, in one transaction; raise 429 if intercepted.
 
-        The allowed request's access-log row is committed with its quota reservation (one commit per
-        request, not two); the middleware sees it was written and does not write it again.
+        The checks and counters run under :func:`~governance.sharing.guard.hold` (one holder per consumer
+        and dataset until the commit), so parallel requests cannot each see the counters before the
+        others added to them. The allowed request's access-log row is committed with its counters (one
+        durable commit per request); the middleware sees it was written and does not write it again.
         """
         entry, config = entry_of(request), services.config
         entry.columns = grant.column_names  # the columns of the rows about to be served (or refused)
         with write_transaction(services.engine) as connection:
-            relaxed_commit(connection)
             rows = [dict(row) for row in connection.execute(statement).mappings()]
+            usage = Usage(len(rows), cursor_page, keyed)
+            table_rows = services.row_count(connection, table) if grant.sensitive else None
+            hold(connection, who.department, grant.dataset.key)
             found: Interception | None = None
             if grant.sensitive:
-                table_rows = services.row_count(connection, table)
-                found = detect_scan(connection, config, who.department, grant.dataset.key, services.now(),
-                                    uses_cursor=uses_cursor, rows=len(rows), table_rows=table_rows)
+                found = detect_scan(connection, config, who.department, grant.dataset.key, services.now(), usage,
+                                    table_rows)
             found = found or reserve_rows(connection, who.department, grant.dataset.key, services.today(),
-                                          len(rows), grant.daily_row_quota)
+                                          usage.charged, grant.daily_row_quota)
             if found is None:
                 if grant.sensitive:
-                    count_scan_rows(connection, config, who.department, grant.dataset.key, services.now(), len(rows))
+                    count_scan(connection, config, who.department, grant.dataset.key, services.now(), usage)
                 served = [{name: jsonable(value) for name, value in row.items()} for row in rows]
                 entry.rows_returned = len(rows)
                 log_in(connection, request.scope, entry, status_code=200)
@@ -158,6 +196,20 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
                                     request_id=entry.request_id, at=services.now())
             raise ApiError(429, found.kind, found.message)
         return served
+
+    def page(request: Request, who: Consumer, department: str, dataset: str,
+             params: list[tuple[str, str]]) -> JSONResponse:
+        grant, table = grant_of(request, who, department, dataset)
+        keys = services.cursor_keys()
+        query = parse_rows_params(params, grant, consumer=who.department, signing_keys=keys,
+                                  default_limit=services.config.default_limit, max_limit=services.config.max_limit)
+        entry_of(request).filter_shape = query.shape
+        statement = rows_select(table, grant, query)
+        served = serve(request, who, grant, table, statement, cursor_page=query.after is not None,
+                       keyed=bool(query.filters))
+        more = served and len(served) == query.limit and pageable(grant) and keys is not None
+        return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served,
+                             "next_cursor": encode_cursor(grant, who.department, served[-1], keys) if more else None})
 
     @app.get("/datasets", summary="The datasets you may read, with columns, sharing type and freshness",
              response_class=JSONResponse)
@@ -177,29 +229,34 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
             "freshness": freshness.get(grant.dataset.key, {"last_published_at": None, "load_date": None}),
         } for grant in grants]})
 
-    @app.get("/datasets/{department}/{dataset}/rows", summary="Rows of a dataset, keyset-paginated",
+    @app.get("/datasets/{department}/{dataset}/rows", summary="The first rows of a dataset",
              response_class=JSONResponse,
-             description="Query parameters: the primary-key columns you may read (exact match), "
-                         "`updated_since` (date or datetime, on the dataset's freshness column), `limit` "
-                         "(1-1000, default 100) and `after` (the `next_cursor` of the previous page).")
-    def rows(department: str, dataset: str, request: Request, who: Caller) -> JSONResponse:
-        grant, table = grant_of(request, who, department, dataset)
-        query = parse_rows_params(list(request.query_params.multi_items()), grant,
-                                  default_limit=services.config.default_limit, max_limit=services.config.max_limit)
-        entry_of(request).filter_shape = query.shape
-        statement = rows_select(table, grant, query)
-        served = serve(request, who, grant, table, statement, uses_cursor=query.after is not None)
-        cursor = encode_cursor(grant, served[-1]) if served and len(served) == query.limit and pageable(grant) else None
-        return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served,
-                             "next_cursor": cursor})
+             description="Query parameter: `limit` (1-1000, default 100) only. Filters and cursors go in the "
+                         "body of `POST .../rows`: values in a URL are written to HTTP access logs.")
+    def first_rows(department: str, dataset: str, request: Request, who: Caller) -> JSONResponse:
+        params = QueryParams(entry_of(request).query_string).multi_items()
+        if any(name != "limit" for name, _ in params):
+            raise RequestProblem("only limit is accepted in the URL; send filters and cursors in the JSON body of "
+                                 "POST .../rows (URLs are written to access logs)")
+        return page(request, who, department, dataset, params)
+
+    @app.post("/datasets/{department}/{dataset}/rows", summary="Rows of a dataset, keyset-paginated",
+              response_class=JSONResponse, openapi_extra=_body_schema(RowsRequest),
+              description="Body: `filters` (primary-key columns you may read, exact match), `updated_since` "
+                          "(date or datetime, on the dataset's freshness column), `limit` (1-1000, default 100) "
+                          "and `after` (the `next_cursor` of the previous page).")
+    def rows(department: str, dataset: str, request: Request, who: Caller,
+             body: Annotated[RowsRequest, Depends(rows_body)]) -> JSONResponse:
+        return page(request, who, department, dataset, body.params())
 
     @app.post("/datasets/{department}/{dataset}/lookup", summary="Rows by raw key values (e.g. a resident ID)",
-              response_class=JSONResponse)
-    def lookup(department: str, dataset: str, body: LookupRequest, request: Request, who: Caller) -> JSONResponse:
+              response_class=JSONResponse, openapi_extra=_body_schema(LookupRequest))
+    def lookup(department: str, dataset: str, request: Request, who: Caller,
+               body: Annotated[LookupRequest, Depends(lookup_body)]) -> JSONResponse:
         grant, table = grant_of(request, who, department, dataset)
         statement, names = lookup_select(table, grant, body.key, services.keyring, body.limit)
         entry_of(request).filter_shape = names
-        served = serve(request, who, grant, table, statement, uses_cursor=False)
+        served = serve(request, who, grant, table, statement, cursor_page=False, keyed=True)
         return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served})
 
     return app

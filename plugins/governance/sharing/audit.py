@@ -8,8 +8,12 @@ without its log row. If the log cannot be written the response is replaced by a 
 fails closed rather than serving unaudited data.
 
 The entry holds names and counts only. The raw path and query string are never logged (they may carry
-filter values), only the route template; failures are logged with the exception type and the
-traceback's frames, never the exception text (a driver error can quote bound parameters).
+filter values), only the route template. The middleware also takes the query string out of the ASGI
+scope (into the entry) before the app runs, so the HTTP access logs that print it from the same scope
+once the response is sent (uvicorn's under ``governance serve``, Airflow's ``http.access`` under the
+``/sharing`` mount) never see one, even when a client wrongly puts a value in the URL. Failures are
+logged with the exception type and the traceback's frames, never the exception text (a driver error
+can quote bound parameters).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from governance.sharing.tables import access_log, relaxed_commit
+from governance.sharing.tables import access_log
 from governance.warehouse.engine import write_transaction
 
 log = logging.getLogger("governance.sharing")
@@ -55,6 +59,7 @@ class AccessEntry:
     reason: str | None = None
     status_code: int = 500
     written: bool = False  # logged already, inside the request's own transaction (see ``log_in``)
+    query_string: bytes = field(default=b"", repr=False)  # taken out of the scope (see AuditMiddleware)
 
     def row(self) -> dict[str, Any]:
         decision = self.decision or ("allowed" if self.status_code < 400 else "denied")
@@ -77,9 +82,8 @@ def entry_of(scope_or_request: Any) -> AccessEntry:
 
 
 def write_access_entry(engine: sa.Engine, entry: AccessEntry) -> None:
-    """One INSERT on a pooled connection, committed before the response is released."""
+    """One INSERT on a pooled connection, committed (durably) before the response is released."""
     with write_transaction(engine) as connection:
-        relaxed_commit(connection)
         connection.execute(sa.insert(access_log).values(entry.row()))
 
 
@@ -117,7 +121,9 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         now = self.clock().astimezone(UTC).replace(tzinfo=None)
-        entry = AccessEntry(request_id=uuid.uuid4().hex, method=scope["method"], at=now)
+        entry = AccessEntry(request_id=uuid.uuid4().hex, method=scope["method"], at=now,
+                            query_string=scope.get("query_string", b""))
+        scope["query_string"] = b""
         scope.setdefault("state", {})["audit"] = entry
         start: Message | None = None
         body: list[bytes] = []

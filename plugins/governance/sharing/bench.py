@@ -3,7 +3,10 @@
 It publishes a synthetic resident register (pseudonymized IDs, the real standards) into a fresh
 database, issues a token to a department with an agreement, starts ``governance serve`` with 1 and then
 2 uvicorn workers, and drives each with an httpx AsyncClient at bounded concurrency: catalogue calls
-(``GET /datasets``) and key lookups (``POST .../lookup`` with raw IDs) measured separately. Every call is
+(``GET /datasets``) and key lookups (``POST .../lookup`` with raw IDs) measured separately. The service
+commits every access-log row durably; one more run of the first worker count with the WAL flush not
+awaited (``synchronous_commit = off`` through ``PGOPTIONS``) gives what durability costs, side by side,
+in the same run (``commit_cost``). Every call is
 written to the access log by the service; the bench checks that the log holds exactly the calls it made,
 and times the log INSERT on its own. Results go to ``var/bench/api.json``. Traffic stays on 127.0.0.1,
 every loop is bounded in time and count, and the server is stopped at the end.
@@ -80,12 +83,14 @@ def prepare(admin_url: str, database: str, rows: int, var_root: Path) -> tuple[s
     return url, token
 
 
-def start_server(url: str, var_root: Path, port: int, workers: int) -> subprocess.Popen:
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
-    environment.update(GOVERNANCE_WAREHOUSE_URL=url, GOVERNANCE_VAR_ROOT=str(var_root))
+def start_server(url: str, var_root: Path, port: int, workers: int, *, access_log: bool = False,
+                 environment: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
+    """``governance serve`` in its own process group; ``environment`` adds variables (e.g. ``PGOPTIONS``)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+    env.update(GOVERNANCE_WAREHOUSE_URL=url, GOVERNANCE_VAR_ROOT=str(var_root), **(environment or {}))
     command = [sys.executable, "-m", "governance.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers)]
-    return subprocess.Popen(command, env=environment, start_new_session=True)
+               "--workers", str(workers), *([] if access_log else ["--no-access-log"])]
+    return subprocess.Popen(command, env=env, start_new_session=True, **popen)
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -149,9 +154,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1], 2)}
 
 
-def log_write_cost(url: str, samples: int = 500) -> dict[str, float]:
-    """The access-log INSERT alone, on a pooled connection, as the service does it."""
-    engine = warehouse_engine(url)
+def log_write_cost(url: str, samples: int = 500, *, relaxed: bool = False) -> dict[str, float]:
+    """The access-log INSERT alone, on a pooled connection, as the service does it (durably, unless
+    ``relaxed``: the comparison figure)."""
+    engine = sa.create_engine(url, connect_args={"options": "-c synchronous_commit=off"} if relaxed else {})
     timings = []
     for _ in range(samples):
         entry = AccessEntry(request_id="probe", method="GET", at=datetime.now(UTC).replace(tzinfo=None),
@@ -194,14 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"publishing {arguments.rows} synthetic residents into database {arguments.database} ...", flush=True)
     url, token = prepare(ADMIN_URL, arguments.database, arguments.rows, var_root)
     since = datetime.now(UTC).replace(tzinfo=None)
-    runs, calls_made = [], Counter()
-    for workers in [int(count) for count in arguments.workers.split(",")]:
+    calls_made: Counter[str] = Counter()
+
+    def measure(workers: int, label: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(url, var_root, port, workers)
+        server = start_server(url, var_root, port, workers, environment=environment)
         try:
             wait_ready(base)
-            run: dict[str, Any] = {"workers": workers}
+            run: dict[str, Any] = {"workers": workers, "commits": label}
             for kind in ("catalogue", "lookup"):
                 warm = asyncio.run(drive(base, token, kind, seconds=2, concurrency=arguments.concurrency,
                                          rows=arguments.rows, max_calls=2000))
@@ -210,12 +217,22 @@ def main(argv: list[str] | None = None) -> int:
                                            max_calls=arguments.max_calls))
                 calls_made[kind] += warm["calls"] + result["calls"]
                 run[kind] = result
-                print(f"workers={workers} {kind:9} {result['calls_per_s']:7.1f} calls/s  p50 {result['p50_ms']} ms  "
-                      f"p95 {result['p95_ms']} ms  p99 {result['p99_ms']} ms  statuses {result['statuses']}",
-                      flush=True)
-            runs.append(run)
+                print(f"workers={workers} {label:7} {kind:9} {result['calls_per_s']:7.1f} calls/s  "
+                      f"p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms  p99 {result['p99_ms']} ms  "
+                      f"statuses {result['statuses']}", flush=True)
+            return run
         finally:
             stop_server(server)
+
+    runs = [measure(int(count), "durable") for count in arguments.workers.split(",")]
+    # What durable commits cost: the same server with the WAL flush not awaited (libpq's PGOPTIONS, a
+    # bench-only setting: the service itself always commits durably).
+    relaxed = measure(runs[0]["workers"], "relaxed", {"PGOPTIONS": "-c synchronous_commit=off"})
+    commit_cost = {"workers": runs[0]["workers"], **{
+        kind: {"durable_calls_per_s": runs[0][kind]["calls_per_s"], "relaxed_calls_per_s": relaxed[kind]["calls_per_s"],
+               "throughput_ratio": round(runs[0][kind]["calls_per_s"] / relaxed[kind]["calls_per_s"], 2),
+               "durable_p99_ms": runs[0][kind]["p99_ms"], "relaxed_p99_ms": relaxed[kind]["p99_ms"]}
+        for kind in ("catalogue", "lookup")}}
     logged = logged_calls(url, since)
     in_log = {"catalogue": logged.get("/datasets", {}).get("rows", 0),
               "lookup": logged.get("/datasets/{department}/{dataset}/lookup", {}).get("rows", 0)}
@@ -229,10 +246,15 @@ def main(argv: list[str] | None = None) -> int:
         "target": TARGET, "meets_target": meets,
         "access_log": {"calls_made": dict(calls_made), "rows_logged": in_log, "server_side": logged,
                        "every_call_logged": dict(calls_made) == in_log},
-        "log_insert_ms": log_write_cost(url),
+        "log_insert_ms": log_write_cost(url), "log_insert_relaxed_ms": log_write_cost(url, relaxed=True),
+        "relaxed_run": relaxed, "commit_cost": commit_cost,
     }
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    lookup_cost = commit_cost["lookup"]
+    print(f"durable commits: lookups {lookup_cost['durable_calls_per_s']} vs {lookup_cost['relaxed_calls_per_s']} "
+          f"calls/s relaxed (ratio {lookup_cost['throughput_ratio']}); log INSERT p50 "
+          f"{report['log_insert_ms']['p50_ms']} ms durable, {report['log_insert_relaxed_ms']['p50_ms']} ms relaxed")
     print(f"every call logged: {report['access_log']['every_call_logged']}; log INSERT p50 "
           f"{report['log_insert_ms']['p50_ms']} ms, p99 {report['log_insert_ms']['p99_ms']} ms; "
           f"best with {best['workers']} worker(s); target met: {meets}; wrote {arguments.output}")

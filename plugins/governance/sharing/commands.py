@@ -33,10 +33,19 @@ def add_sharing_commands(commands: argparse._SubParsersAction, command: Command)
     revoke.add_argument("token_id")
     command(tokens, "list", _list, "list tokens: id, department, created, expires, revoked (never hashes)")
 
+    roles = commands.add_parser("sharing-role", help="the sharing service's least-privilege PostgreSQL role")
+    sync = command(roles.add_subparsers(), "sync", _sync_role, "create or refresh the role (SELECT on what "
+                   "agreements allow, INSERT-only on the access log, owns nothing); run as the warehouse owner")
+    sync.add_argument("--member", action="append", default=[],
+                      help="login role of the service to make a member (repeatable); it then connects with "
+                           "GOVERNANCE_SHARING_DATABASE_URL")
+    sync.add_argument("--role-prefix", default="", help="prefix for the role name (default: none)")
+
     serve = command(commands, "serve", _serve, "run the sharing API standalone (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.add_argument("--no-access-log", action="store_true", help="no uvicorn access log lines (benchmarks)")
 
 
 def _now() -> datetime:
@@ -93,6 +102,46 @@ def _list(_: argparse.Namespace) -> int:
     return OK
 
 
+def keep_access_log() -> None:
+    """Give uvicorn's access logger its handler back if Airflow's logging configuration removed it.
+
+    Loading the keyring imports Airflow, whose logging configuration (applied after uvicorn's) routes
+    ``uvicorn.access`` nowhere, since the api-server logs requests itself; a standalone service keeps its
+    access log. Called by the app's start-up in each worker when ``serve`` runs with the access log on.
+    """
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    logger = logging.getLogger("uvicorn.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _sync_role(arguments: argparse.Namespace) -> int:
+    from governance.settings import get_settings
+    from governance.sharing.roles import sync_service_role
+    from governance.standards.catalogue import load_catalogue
+
+    engine = _engine()
+    try:
+        report = sync_service_role(engine, load_catalogue(get_settings().standards_root),
+                                   prefix=arguments.role_prefix, members=arguments.member)
+    finally:
+        engine.dispose()
+    if not report.applied:
+        print(f"{engine.dialect.name} warehouse: no database roles, nothing applied")
+        return OK
+    print("\n".join(report.lines()))
+    print(f"role {report.role}: INSERT on governance.access_log, counters, token check; members: "
+          f"{', '.join(report.members) or 'none (add the service login with --member)'}")
+    return OK
+
+
 def _serve(arguments: argparse.Namespace) -> int:
     import uvicorn
 
@@ -102,7 +151,9 @@ def _serve(arguments: argparse.Namespace) -> int:
     # deployment's secrets backend the same way the pipelines do.
     os.environ.update(airflow_environment())
     os.environ["GOVERNANCE_SHARING_PRELOAD"] = "1"  # workers connect and load keys before serving
-    # uvicorn's own access log would print raw paths and query strings; governance.access_log is the log.
+    os.environ["GOVERNANCE_SHARING_ACCESS_LOG"] = "" if arguments.no_access_log else "1"
+    # uvicorn's access log prints the path and query string of every request: the paths name datasets only,
+    # and the app takes the query string out of the request before uvicorn logs it (values go in bodies).
     uvicorn.run("governance.sharing.app:create_sharing_app", factory=True, host=arguments.host, port=arguments.port,
-                workers=arguments.workers, access_log=False, log_level="warning")
+                workers=arguments.workers, access_log=not arguments.no_access_log, log_level="info")
     return OK

@@ -32,7 +32,10 @@ class SharingConfig:
     (GOVERNANCE_SHARING_SCAN_PAGES): consecutive ``after``-cursor pages of a sensitive dataset allowed
     within ``scan_window_s`` (GOVERNANCE_SHARING_SCAN_WINDOW_S); ``scan_max_share``
     (GOVERNANCE_SHARING_SCAN_SHARE): share of a sensitive table's rows one consumer may read within that
-    window, once at least ``scan_min_rows`` (GOVERNANCE_SHARING_SCAN_MIN_ROWS) rows were read.
+    window, once at least ``scan_min_rows`` (GOVERNANCE_SHARING_SCAN_MIN_ROWS) rows were read;
+    ``scan_max_misses`` (GOVERNANCE_SHARING_SCAN_MISSES): requests of a sensitive dataset that found
+    nothing (enumeration) within that window. ``max_body_bytes`` (GOVERNANCE_SHARING_MAX_BODY_BYTES):
+    the largest request body accepted, checked before any of it is read (413 beyond).
     """
 
     default_daily_quota: int = 100_000
@@ -42,6 +45,8 @@ class SharingConfig:
     scan_window_s: int = 3600
     scan_max_share: float = 0.2
     scan_min_rows: int = 1000
+    scan_max_misses: int = 100
+    max_body_bytes: int = 16_384  # a lookup of 8 keys of 512 characters is under 10 KiB
     alert_webhook: str | None = None
     alert_throttle_s: int = 600  # one webhook alert per consumer, dataset and kind in this period
     timezone: str = "Asia/Shanghai"  # quota days and agreement validity follow the platform's calendar
@@ -58,6 +63,8 @@ class SharingConfig:
             scan_window_s=_int("GOVERNANCE_SHARING_SCAN_WINDOW_S", defaults.scan_window_s),
             scan_max_share=_float("GOVERNANCE_SHARING_SCAN_SHARE", defaults.scan_max_share),
             scan_min_rows=_int("GOVERNANCE_SHARING_SCAN_MIN_ROWS", defaults.scan_min_rows),
+            scan_max_misses=_int("GOVERNANCE_SHARING_SCAN_MISSES", defaults.scan_max_misses),
+            max_body_bytes=_int("GOVERNANCE_SHARING_MAX_BODY_BYTES", defaults.max_body_bytes),
             alert_webhook=os.environ.get("GOVERNANCE_ALERT_WEBHOOK") or None,
             alert_throttle_s=_int("GOVERNANCE_SHARING_ALERT_THROTTLE_S", defaults.alert_throttle_s),
             token_cache_s=_float("GOVERNANCE_SHARING_TOKEN_CACHE_S", defaults.token_cache_s),

@@ -1,17 +1,23 @@
 """Bulk-download interception: daily row quotas, scan patterns, security events and alerts.
 
 The seed document names illegal bulk downloads of personal data as a failure the platform must stop.
-Two rules run after a request's rows are fetched and before they are released:
+The rules run after a request's rows are fetched and before they are released, under a lock on the
+consumer and dataset (:func:`hold`) taken in the request's own transaction and kept until its commit,
+so parallel requests are counted one after the other and cannot together pass a limit that each
+alone would not (the counters are read, checked and added to by one holder at a time):
 
-* **quota** — rows served per consumer, dataset and calendar day (platform time zone) are reserved in
-  ``governance.row_quota_usage`` with one conditional upsert, so two concurrent requests cannot both
-  slip under the limit. A request that would exceed the agreement's ``daily_row_quota`` (unconditional
-  datasets without one: the configured default) is refused whole; the refused rows are not counted.
-* **scan** — on a sensitive dataset (any L3/L4 column served), more than ``scan_max_pages`` consecutive
-  ``after``-cursor pages (from the last entries of the access log), or more than ``scan_max_share`` of
-  the table's rows (from ``governance.scan_usage``, counted in buckets of a twelfth of the window), within
-  ``scan_window_s``. A blocked consumer stays blocked for that dataset until the earlier requests age out
-  of the window.
+* **quota** — rows served per consumer, dataset and calendar day (platform time zone), in
+  ``governance.row_quota_usage``. A request that would exceed the agreement's ``daily_row_quota``
+  (unconditional datasets without one: the configured default) is refused whole; refused rows are not
+  counted. A request that finds nothing costs one row: a miss answers "is this person in the register?"
+  as surely as a hit does, so misses are metered like hits.
+* **scan** — on a sensitive dataset (any L3/L4 column served), within ``scan_window_s``: more than
+  ``scan_max_pages`` cursor pages (counted per consumer and dataset in the window, whatever requests
+  come between them: a request without a cursor does not start a new count), more than
+  ``scan_max_misses`` lookups or key-filtered requests that found nothing (enumeration: "is this person
+  on welfare?" asked of many IDs), or more than ``scan_max_share`` of the
+  table's rows. Counted in ``governance.scan_usage`` and ``governance.scan_requests`` in buckets of a
+  twelfth of the window. A blocked consumer stays blocked until the earlier requests age out.
 
 Either way the request gets a 429, the access log says ``blocked``, ``governance.security_event`` gets a
 row (counts and thresholds only) and an alert goes out: a WARNING on ``governance.sharing.alerts`` and,
@@ -21,6 +27,7 @@ stall the service). Alerts for the same consumer, dataset and kind are throttled
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -36,11 +43,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.sharing.config import SharingConfig
-from governance.sharing.tables import access_log, row_quota_usage, scan_usage, security_event
+from governance.sharing.tables import row_quota_usage, scan_requests, scan_usage, security_event
 from governance.warehouse.engine import is_postgres, write_transaction
 
 alerts_log = logging.getLogger("governance.sharing.alerts")
-ROWS_ENDPOINT = "/datasets/{department}/{dataset}/rows"
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, like every timestamp in the governance tables
 
 
@@ -51,11 +57,40 @@ class Interception:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one request takes: rows served (none is charged as one), whether it followed a cursor, and
+    whether it asked for given key values (a lookup or a key filter: finding nothing is then a miss)."""
+
+    rows: int
+    cursor_page: bool
+    keyed: bool = False
+
+    @property
+    def miss(self) -> bool:
+        return self.keyed and self.rows == 0
+
+    @property
+    def charged(self) -> int:
+        return max(self.rows, 1)
+
+
+def hold(connection: sa.Connection, consumer: str, dataset_key: str) -> None:
+    """Serialise the accounting of one consumer and dataset until this transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on the pair (released at commit, after the counters
+    written under it are visible to the next holder). SQLite: the write transaction (``BEGIN
+    IMMEDIATE``) already serialises every writer.
+    """
+    if is_postgres(connection):
+        digest = hashlib.sha256(f"governance.sharing:{consumer}\x00{dataset_key}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key", key, sa.BigInteger))))
+
+
 def reserve_rows(connection: sa.Connection, consumer: str, dataset_key: str, day: date, rows: int,
                  quota: int) -> Interception | None:
     """Add ``rows`` to today's usage if that stays within ``quota``; otherwise refuse and count nothing."""
-    if rows <= 0:
-        return None
     if rows <= quota:
         insert = (postgresql.insert if is_postgres(connection) else sqlite.insert)(row_quota_usage).values(
             consumer=consumer, dataset_key=dataset_key, day=day, rows_served=rows)
@@ -75,26 +110,30 @@ def reserve_rows(connection: sa.Connection, consumer: str, dataset_key: str, day
 
 
 def detect_scan(connection: sa.Connection, config: SharingConfig, consumer: str, dataset_key: str, now: datetime,
-                *, uses_cursor: bool, rows: int, table_rows: int | None) -> Interception | None:
-    """The scan rules on a sensitive dataset; ``now`` is naive UTC like the log's ``at``."""
-    since = now - timedelta(seconds=config.scan_window_s)
-    mine = (access_log.c.consumer == consumer, access_log.c.dataset_key == dataset_key,
-            access_log.c.decision == "allowed", access_log.c.at >= since)
-    if uses_cursor:
-        shapes = connection.scalars(sa.select(access_log.c.filter_shape)
-                                    .where(*mine, access_log.c.endpoint == ROWS_ENDPOINT)
-                                    .order_by(access_log.c.id.desc()).limit(config.scan_max_pages)).all()
-        if len(shapes) >= config.scan_max_pages and all("after" in json.loads(shape or "[]") for shape in shapes):
-            detail = {"consecutive_cursor_pages": len(shapes) + 1, "max_pages": config.scan_max_pages,
+                usage: Usage, table_rows: int | None) -> Interception | None:
+    """The scan rules on a sensitive dataset; ``now`` is naive UTC like the buckets. Call under :func:`hold`."""
+    since = now - timedelta(seconds=config.scan_window_s + _bucket_seconds(config))
+    mine = (scan_requests.c.consumer == consumer, scan_requests.c.dataset_key == dataset_key,
+            scan_requests.c.bucket > since)
+    if usage.cursor_page or usage.miss:
+        pages, misses = connection.execute(sa.select(
+            sa.func.coalesce(sa.func.sum(scan_requests.c.cursor_pages), 0),
+            sa.func.coalesce(sa.func.sum(scan_requests.c.misses), 0)).where(*mine)).one()
+        if usage.cursor_page and int(pages) + 1 > config.scan_max_pages:
+            detail = {"cursor_pages_in_window": int(pages) + 1, "max_pages": config.scan_max_pages,
                       "window_s": config.scan_window_s}
-            return Interception("scan_pattern", f"more than {config.scan_max_pages} consecutive pages of a "
-                                f"sensitive dataset within {config.scan_window_s} s: sequential scanning is "
-                                f"not allowed", detail)
+            return Interception("scan_pattern", f"more than {config.scan_max_pages} cursor pages of a sensitive "
+                                f"dataset within {config.scan_window_s} s: sequential scanning is not allowed", detail)
+        if usage.miss and int(misses) + 1 > config.scan_max_misses:
+            detail = {"misses_in_window": int(misses) + 1, "max_misses": config.scan_max_misses,
+                      "window_s": config.scan_window_s}
+            return Interception("scan_pattern", f"more than {config.scan_max_misses} requests that found nothing in "
+                                f"a sensitive dataset within {config.scan_window_s} s: enumeration is not allowed",
+                                detail)
     if table_rows:
         served = connection.scalar(sa.select(sa.func.coalesce(sa.func.sum(scan_usage.c.rows_served), 0)).where(
-            scan_usage.c.consumer == consumer, scan_usage.c.dataset_key == dataset_key,
-            scan_usage.c.bucket > since - timedelta(seconds=_bucket_seconds(config))))
-        total = int(served or 0) + rows
+            scan_usage.c.consumer == consumer, scan_usage.c.dataset_key == dataset_key, scan_usage.c.bucket > since))
+        total = int(served or 0) + usage.charged
         if total >= config.scan_min_rows and total > config.scan_max_share * table_rows:
             detail = {"rows_in_window": total, "table_rows": table_rows, "max_share": config.scan_max_share,
                       "window_s": config.scan_window_s}
@@ -103,19 +142,21 @@ def detect_scan(connection: sa.Connection, config: SharingConfig, consumer: str,
     return None
 
 
-def count_scan_rows(connection: sa.Connection, config: SharingConfig, consumer: str, dataset_key: str,
-                    now: datetime, rows: int) -> None:
-    """Add served rows of a sensitive dataset to the current time bucket (read by the share rule)."""
-    if rows <= 0:
-        return
+def count_scan(connection: sa.Connection, config: SharingConfig, consumer: str, dataset_key: str,
+               now: datetime, usage: Usage) -> None:
+    """Add a served request of a sensitive dataset to the current time bucket (read by the scan rules)."""
     width = _bucket_seconds(config)
-    elapsed = int((now - _EPOCH).total_seconds())
-    bucket = _EPOCH + timedelta(seconds=elapsed // width * width)
-    insert = (postgresql.insert if is_postgres(connection) else sqlite.insert)(scan_usage).values(
-        consumer=consumer, dataset_key=dataset_key, bucket=bucket, rows_served=rows)
-    connection.execute(insert.on_conflict_do_update(
-        index_elements=["consumer", "dataset_key", "bucket"],
-        set_={"rows_served": scan_usage.c.rows_served + insert.excluded.rows_served}))
+    bucket = _EPOCH + timedelta(seconds=int((now - _EPOCH).total_seconds()) // width * width)
+    upsert = postgresql.insert if is_postgres(connection) else sqlite.insert
+    key = {"consumer": consumer, "dataset_key": dataset_key, "bucket": bucket}
+    rows = upsert(scan_usage).values(**key, rows_served=usage.charged)
+    connection.execute(rows.on_conflict_do_update(
+        index_elements=list(key), set_={"rows_served": scan_usage.c.rows_served + rows.excluded.rows_served}))
+    if usage.cursor_page or usage.miss:
+        requests = upsert(scan_requests).values(**key, cursor_pages=int(usage.cursor_page), misses=int(usage.miss))
+        connection.execute(requests.on_conflict_do_update(index_elements=list(key), set_={
+            "cursor_pages": scan_requests.c.cursor_pages + requests.excluded.cursor_pages,
+            "misses": scan_requests.c.misses + requests.excluded.misses}))
 
 
 def _bucket_seconds(config: SharingConfig) -> int:

@@ -29,6 +29,8 @@ from governance.standards.catalogue import ResolvedColumn
 RESERVED = ("limit", "after", "updated_since")
 MAX_VALUE_CHARS = 512
 MAX_CURSOR_CHARS = 4096
+_CURSOR_PURPOSE = b"governance.sharing.cursor/v1"  # domain separation from the pseudonyms the key also makes
+_SIGNATURE_BYTES = 16
 INT64 = 2**63
 
 
@@ -68,13 +70,13 @@ def pageable(grant: Grant) -> bool:
     return len(key_columns(grant)) == len(grant.dataset.primary_key)
 
 
-def parse_rows_params(params: list[tuple[str, str]], grant: Grant, *, default_limit: int,
-                      max_limit: int) -> RowsQuery:
+def parse_rows_params(params: list[tuple[str, str]], grant: Grant, *, consumer: str,
+                      signing_keys: list[bytes] | None, default_limit: int, max_limit: int) -> RowsQuery:
     keys = {column.name: column for column in key_columns(grant)}
     allowed = [*keys, *RESERVED]
     names = [name for name, _ in params]
     if any(name not in allowed for name in names):
-        raise RequestProblem(f"unsupported query parameter; this dataset accepts: {', '.join(allowed)}")
+        raise RequestProblem(f"unsupported parameter; this dataset accepts: {', '.join(allowed)}")
     if len(set(names)) != len(names):
         raise RequestProblem("each query parameter may be given once")
     given = dict(params)
@@ -86,7 +88,7 @@ def parse_rows_params(params: list[tuple[str, str]], grant: Grant, *, default_li
     if not 1 <= limit <= max_limit:
         raise RequestProblem(f"limit must be a whole number from 1 to {max_limit}")
     since = _updated_since(grant, given["updated_since"]) if "updated_since" in given else None
-    after = decode_cursor(grant, given["after"]) if "after" in given else None
+    after = decode_cursor(grant, consumer, given["after"], signing_keys) if "after" in given else None
     return RowsQuery(filters, since, after, limit)
 
 
@@ -137,29 +139,64 @@ def pseudonym_of(value: str, key: bytes) -> str:
     return base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
-def encode_cursor(grant: Grant, row: Mapping[str, Any]) -> str:
+def cursor_keys(keyring: Keyring) -> list[bytes]:
+    """Cursor signing keys derived from the pseudonym keys (the secrets backend's keyring): the active
+    one first (signs), the others still verify a cursor issued just before a key rotation."""
+    active = keyring.pseudonym_active
+    ids = [active, *(key_id for key_id in keyring.pseudonym_keys if key_id != active)]
+    return [hmac.new(keyring.pseudonym_keys[key_id], _CURSOR_PURPOSE, hashlib.sha256).digest() for key_id in ids]
+
+
+def encode_cursor(grant: Grant, consumer: str, row: Mapping[str, Any], keys: list[bytes]) -> str:
+    """``<payload>.<signature>``: the last row's key values, bound to the consumer and dataset, HMAC-signed
+    so that a cursor cannot be forged or edited (a made-up one would page from anywhere)."""
     values = [jsonable(row[name]) for name in grant.dataset.primary_key]
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+    payload = _b64(json.dumps([grant.dataset.key, consumer, values], separators=(",", ":")).encode())
+    return f"{payload}.{_b64(_sign(keys[0], payload))}"
 
 
-def decode_cursor(grant: Grant, cursor: str) -> tuple[Any, ...]:
+def decode_cursor(grant: Grant, consumer: str, cursor: str, keys: list[bytes] | None) -> tuple[Any, ...]:
+    """The key values of a cursor this service issued to this consumer for this dataset; any other text,
+    however long, nested or malformed, is a 400 (the signature is checked before anything is parsed)."""
     if not pageable(grant):
         raise RequestProblem("cursor paging is not available: your grant does not include the whole primary key")
+    if keys is None:
+        raise RequestProblem("cursor paging is unavailable (no keys)", 503, "unavailable")
     invalid = RequestProblem("after is not a cursor this service issued")
-    if len(cursor) > MAX_CURSOR_CHARS:
+    payload, dot, signature = cursor.partition(".") if isinstance(cursor, str) else ("", "", "")
+    if not dot or len(cursor) > MAX_CURSOR_CHARS or not payload.isascii() or not signature.isascii():
         raise invalid
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        presented = _unb64(signature)
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    if not any(hmac.compare_digest(presented, _sign(key, payload)) for key in keys):
+        raise invalid
+    try:
+        dataset_key, owner, values = json.loads(_unb64(payload))
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise invalid from None
     columns = key_columns(grant)
-    if not isinstance(values, list) or len(values) != len(columns) or not all(
-            isinstance(value, str | int) and not isinstance(value, bool) for value in values):
+    if (dataset_key, owner) != (grant.dataset.key, consumer) or not isinstance(values, list) or len(
+            values) != len(columns) or not all(isinstance(value, str | int) and not isinstance(value, bool)
+                                               for value in values):
         raise invalid
     try:
         return tuple(convert(column, str(value)) for column, value in zip(columns, values, strict=True))
     except RequestProblem:
         raise invalid from None
+
+
+def _sign(key: bytes, payload: str) -> bytes:
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def convert(column: ResolvedColumn, raw: str) -> Any:

@@ -24,6 +24,7 @@ from governance.masking import Keyring
 from governance.sharing.audit import AccessEntry, write_access_entry
 from governance.sharing.config import SharingConfig
 from governance.sharing.guard import Alerter
+from governance.sharing.queries import cursor_keys
 from governance.sharing.tables import ensure_sharing_tables, service_engine
 from governance.sharing.tokens import TokenCheck, check_token
 from governance.standards.catalogue import Catalogue
@@ -95,6 +96,11 @@ class Services:
                                     type(error).__name__)
                         self._keyring = None
         return self._keyring
+
+    def cursor_keys(self) -> list[bytes] | None:
+        """Cursor signing keys derived from the keyring (None without one: no paging then)."""
+        keyring = self.keyring
+        return None if keyring is None else cursor_keys(keyring)
 
     def preload(self) -> None:
         """Connect, read the standards and load the keyring now rather than on the first calls."""

@@ -5,20 +5,23 @@ the database itself, not just by convention in this code: on PostgreSQL UPDATE, 
 revoked from PUBLIC and triggers raise on any of them (the table owner is stopped too); on SQLite
 triggers abort UPDATE and DELETE. ``security_event`` is append-only except for its ``alerted`` flag,
 which the alert sender sets after the event was written. ``row_quota_usage`` is the per-day counter the
-quota check reserves rows in (one atomic upsert per request) and ``scan_usage`` counts rows of sensitive
-datasets in short time buckets for the scan rule, so enforcement never sums the (ever-growing) log.
+quota check reserves rows in, ``scan_usage`` counts rows of sensitive datasets in short time buckets for
+the share rule and ``scan_requests`` counts cursor pages and lookups that found nothing in the same
+buckets, so enforcement never reads the (ever-growing, INSERT-only for the service) log. The counters
+of one consumer and dataset are read and written under one lock (:func:`governance.sharing.guard.hold`).
 Timestamps are naive UTC, as in :mod:`governance.warehouse.records`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import weakref
 
 import sqlalchemy as sa
 
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
 
+log = logging.getLogger("governance.sharing")
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
 
@@ -54,6 +57,7 @@ access_log = sa.Table(
     sa.Index("ix_access_log_consumer_dataset", "consumer", "dataset_key", "at"),
     sa.Index("ix_access_log_at", "at"),
     comment="共享接口访问日志(只增不改)",
+    implicit_returning=False,  # the service may INSERT, not SELECT: no RETURNING id
 )
 
 security_event = sa.Table(
@@ -87,6 +91,16 @@ scan_usage = sa.Table(
     sa.Column("bucket", sa.DateTime(), primary_key=True, comment="start of the time bucket (naive UTC)"),
     sa.Column("rows_served", sa.BigInteger(), nullable=False),
     comment="敏感数据集按时间段计的已提供行数(批量下载识别)",
+)
+
+scan_requests = sa.Table(
+    "scan_requests", metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("dataset_key", sa.String(200), primary_key=True),
+    sa.Column("bucket", sa.DateTime(), primary_key=True, comment="start of the time bucket (naive UTC)"),
+    sa.Column("cursor_pages", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("misses", sa.Integer(), nullable=False, server_default="0"),
+    comment="敏感数据集按时间段计的翻页次数和未命中查询次数(遍历识别)",
 )
 
 _POSTGRES_GUARDS = (
@@ -128,8 +142,18 @@ _SQLITE_GUARDS = (
 )
 
 
+_GUARD_TRIGGERS = ("access_log_append_only", "access_log_no_truncate", "security_event_append_only",
+                   "security_event_no_truncate")
+
+
 def ensure_sharing_tables(engine: sa.Engine) -> None:
-    """Create the sharing tables and their append-only guards if missing (idempotent, serialised)."""
+    """Create the sharing tables and their append-only guards if missing (idempotent, serialised).
+
+    When every table and guard is already there nothing is executed, so the service's least-privilege
+    role (:mod:`governance.sharing.roles`), which may not run DDL, can call it on start-up.
+    """
+    if _in_place(engine):
+        return
     with write_transaction(engine) as connection:
         ddl_lock(connection, "sharing-tables")
         metadata.create_all(connection)
@@ -137,39 +161,41 @@ def ensure_sharing_tables(engine: sa.Engine) -> None:
             connection.execute(sa.text(statement))
 
 
-_RELAXED: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines whose sessions already relax commits
-
-
-def sync_commit_required() -> bool:
-    return bool(os.environ.get("GOVERNANCE_SHARING_SYNC_COMMIT"))
+def _in_place(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        if not all(inspector.has_table(table.name, schema=GOVERNANCE_SCHEMA) for table in metadata.sorted_tables):
+            return False
+        if not is_postgres(connection):
+            return True
+        found = connection.scalar(sa.text(
+            "SELECT count(*) FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND t.tgname = ANY(:names) AND t.tgenabled <> 'D'"),
+            {"schema": GOVERNANCE_SCHEMA, "names": list(_GUARD_TRIGGERS)})
+        return found == len(_GUARD_TRIGGERS)
 
 
 def service_engine(url: str | None = None) -> sa.Engine:
-    """The sharing service's own engine. On PostgreSQL: sessions start with ``synchronous_commit = off``
-    (see :func:`relaxed_commit`) and without a ping per checkout (two round trips fewer per request; after
-    a database restart one request fails and the pool is refreshed). Elsewhere: ``warehouse_engine``."""
+    """The sharing service's own engine.
+
+    ``GOVERNANCE_SHARING_DATABASE_URL`` (or ``url``) is the service's least-privilege login
+    (``governance sharing-role sync``); without it the warehouse URL is used and a warning says so.
+    Commits are durable (the default ``synchronous_commit = on``): an answered call's access-log row
+    survives a crash of the database server. On PostgreSQL no ping per checkout (after a database
+    restart one request fails and the pool is refreshed).
+    """
     from governance.warehouse import warehouse_engine
 
-    engine = warehouse_engine(url)  # creates the schemas if missing
+    url = url or os.environ.get("GOVERNANCE_SHARING_DATABASE_URL") or None
+    if url is None:
+        engine = warehouse_engine()  # creates the schemas if missing
+        if is_postgres(engine):
+            log.warning("the sharing API connects as the warehouse owner; set GOVERNANCE_SHARING_DATABASE_URL "
+                        "to the login of `governance sharing-role sync` (least privilege)")
+    else:
+        engine = sa.create_engine(url) if sa.make_url(url).get_backend_name() == "postgresql" else warehouse_engine(url)
     if not is_postgres(engine):
         return engine
     engine.dispose()
-    options = {} if sync_commit_required() else {"options": "-c synchronous_commit=off"}
-    engine = sa.create_engine(engine.url, pool_pre_ping=False, pool_size=10, max_overflow=10, pool_recycle=900,
-                              connect_args=options)
-    if options:
-        _RELAXED.add(engine)
-    return engine
-
-
-def relaxed_commit(connection: sa.Connection) -> None:
-    """PostgreSQL: let this transaction's commit return before its WAL is flushed to disk.
-
-    Every request commits its access-log row (and quota counters) before the response leaves; waiting
-    for the disk flush measured 4-8 ms per commit here and dominated the request. With
-    ``synchronous_commit = off`` a commit is still atomic and ordered, and only a crash of the database
-    server itself (not of this service) can lose the last few hundred milliseconds of log rows. Set
-    ``GOVERNANCE_SHARING_SYNC_COMMIT=1`` to wait for the flush on every request instead.
-    """
-    if is_postgres(connection) and connection.engine not in _RELAXED and not sync_commit_required():
-        connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+    return sa.create_engine(engine.url, pool_pre_ping=False, pool_size=10, max_overflow=10, pool_recycle=900)
