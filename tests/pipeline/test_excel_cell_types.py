@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 
+from governance.demo import write_demo_data
 from governance.masking import generate_keyring, keyring_to_json, load_keyring, mask_frame
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
@@ -250,3 +251,25 @@ def test_postgres_bigint_id_column_refuses_the_pull(tmp_path: Path, monkeypatch,
                                    "ALTER COLUMN assistance_type TYPE INTEGER USING assistance_type::integer"))
     engine.dispose()
     pull_refused(tmp_path, sql_dataset(edit_dataset, "cells_pg_db"), "assistance_type")
+
+
+def test_demo_workbook_quarantines_its_number_cells_as_planted(night, catalogue) -> None:
+    """``make demo``'s workbook: every planted number cell (the typed-as-number IDs and codes, and the IDs in
+    scientific notation, which are numbers in a workbook) is quarantined as ``numeric_cell``, and the rows
+    quarantined for other reasons than a repeated key are exactly the other planted defects."""
+    drops = write_demo_data(catalogue, night.landing_root, night.var_root, DAY, rows=2000)
+    defects = next(drop for drop in drops if drop.dataset == ENROLMENT).defects
+    run = steps.Run.create(ENROLMENT, "demo_workbook", DAY)
+    steps.pull(run)
+    plan = chunked.plan(run)
+    for chunk in plan["chunks"]:
+        chunked.validate_chunk(run, chunk)
+    summary = chunked.finish_validate(run)
+    quarantined = pd.read_parquet(run.area.quarantined)
+    numeric = quarantined["_reasons"].str.contains("numeric_cell")
+    assert numeric.sum() == defects["id_number_cell"] + defects["code_number_cell"] + \
+        defects["id_scientific_notation"] > 0
+    assert (quarantined.loc[numeric, "_reasons"] == "numeric_cell").all()
+    repeated_only = (quarantined["_reasons"] == "duplicate_key").sum()
+    assert len(quarantined) - repeated_only == sum(defects.values()) - defects["duplicate_key"]
+    assert summary["verdict"] == "passed_with_quarantine"
