@@ -20,6 +20,7 @@ from governance.masking import generate_keyring, keyring_to_json, load_keyring, 
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources import SourceError, pull_dataset
+from governance.sources.cells import NUMERIC_CELLS
 from governance.sources.pull import landing_folder
 from governance.standards.models import Source
 from governance.validation.identifiers import (
@@ -273,3 +274,30 @@ def test_demo_workbook_quarantines_its_number_cells_as_planted(night, catalogue)
     repeated_only = (quarantined["_reasons"] == "duplicate_key").sum()
     assert len(quarantined) - repeated_only == sum(defects.values()) - defects["duplicate_key"]
     assert summary["verdict"] == "passed_with_quarantine"
+
+
+def test_a_number_cell_reports_numeric_cell_alone_for_its_column(catalogue) -> None:
+    """The validator every path calls (``validate_frame``): a marked cell gets ``numeric_cell``; the rules on its
+    column, the cross-field rules reading it included, are not reported for it; other columns still are."""
+    from governance.settings import get_settings
+    from governance.validation.runner import load_suite, validate_frame
+    from governance.validation.suites import suite_path
+
+    dataset = catalogue.dataset("public_security/resident_population")
+    row = {"id_number": valid_id(1), "name": "张三", "gender": "1", "birth_date": "1985-11-20", "ethnicity": "01",
+           "region_code": "330106", "address": "浙江省杭州市西湖区某路1号", "mobile": "13900000001",
+           "updated_at": "2026-11-27 08:00:00", NUMERIC_CELLS: None}
+    rows = [row,
+            row | {"id_number": FAILING_ID_DIGITS, "gender": "1", NUMERIC_CELLS: "id_number"},  # digits: female, 1990
+            row | {"id_number": valid_id(3), "ethnicity": "1", NUMERIC_CELLS: "ethnicity"},
+            row | {"id_number": valid_id(5), "ethnicity": "1", "name": None, NUMERIC_CELLS: "ethnicity"}]
+    frame = pd.DataFrame(rows, dtype="string")
+    outcome = validate_frame(frame, load_suite(suite_path(dataset, get_settings().expectations_root)),
+                             dataset_key=dataset.key)
+    failures = outcome.row_failures
+    assert sorted(zip(failures["row"], failures["rule"], failures["reason"], strict=True)) == [
+        (1, "id_number.text_cell", "numeric_cell"),
+        (2, "ethnicity.text_cell", "numeric_cell"),
+        (3, "ethnicity.text_cell", "numeric_cell"),
+        (3, "name.not_null", "missing"),
+    ]
