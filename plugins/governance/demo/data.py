@@ -67,7 +67,8 @@ def write_demo_data(catalogue: Catalogue, landing_root: Path, var_root: Path, da
         stable = np.random.default_rng([seed, zlib.crc32(dataset.key.encode())])
         daily = np.random.default_rng([seed, day.toordinal(), zlib.crc32(dataset.key.encode())])
         frame, leaks = dataset_frame(world, dataset, columns, stable, daily)
-        frame, defects = Defects(world, columns, daily).inject(frame, defect_share)
+        frame, defects = Defects(world, columns, daily, spreadsheet=dataset.source.kind == "excel").inject(
+            frame, defect_share)
         paths = write_drop(frame, dataset, columns, landing_root, var_root, day)
         drops.append(DemoDrop(dataset.key, paths[0], len(frame), defects, leaks, tuple(paths)))
     return drops

@@ -3,6 +3,8 @@
 Defects are injected per element (ID, credit code, mobile, code tables, required columns), one per
 affected row, and counted by kind in rows the pipeline quarantines (a duplicated key counts both rows);
 the counts are what the tests and the demo compare quarantine with.
+A spreadsheet drop also gets cells typed as numbers in ID and code columns (``NUMBER_CELLS`` names the column
+for the writer), which the pipeline quarantines as ``numeric_cell``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from governance.validation.identifiers import credit_code_check_character
 
 _RIC_CHECK = "10X98765432"
 _FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+NUMBER_CELLS = "_number_cells"  # per row, the column the writer stores as a number cell (spreadsheets only)
+NUMBER_CELL_KINDS = ("id_number_cell", "code_number_cell")
 _DEFECTIVE_ID_KINDS = ("id_bad_check_character", "id_lowercase_x", "id_full_width_digits",
                        "id_surrounding_spaces", "id_scientific_notation", "id_legacy_15_digit", "id_17_characters")
 
@@ -25,8 +29,9 @@ _DEFECTIVE_ID_KINDS = ("id_bad_check_character", "id_lowercase_x", "id_full_widt
 class Defects:
     """Plant realistic defects (domain.md), one per affected row, spread over the kinds that apply."""
 
-    def __init__(self, world: World, columns: list[ResolvedColumn], rng: np.random.Generator):
-        self.world, self.columns, self.rng = world, columns, rng
+    def __init__(self, world: World, columns: list[ResolvedColumn], rng: np.random.Generator, *,
+                 spreadsheet: bool = False):
+        self.world, self.columns, self.rng, self.spreadsheet = world, columns, rng, spreadsheet
 
     def plan(self) -> list[tuple[str, str]]:
         """(kind, column) pairs; kinds that only fit some rows come first so others absorb shortfalls."""
@@ -56,6 +61,12 @@ class Defects:
                 open_.append(("birth_date_future", name))
         if any(c.required and not c.primary_key for c in self.columns):
             open_.append(("required_missing", ""))
+        if self.spreadsheet:  # typed into Excel as numbers: an ID of 18 digits, a code of digits
+            for column in self.columns:
+                if column.element.domain.validator == "resident_id":
+                    restricted.append(("id_number_cell", column.name))
+                elif column.element.domain.code_table:
+                    restricted.append(("code_number_cell", column.name))
         order = self.rng.permutation(len(restricted))
         return [restricted[i] for i in order] + [open_[i] for i in self.rng.permutation(len(open_))]
 
@@ -92,6 +103,8 @@ class Defects:
             return present & values.str.fullmatch(r"\d{18}").fillna(False).to_numpy(dtype=bool)
         if kind == "id_legacy_15_digit":  # 15-digit numbers were issued to people born in the 1900s
             return present & values.str.slice(6, 8).eq("19").fillna(False).to_numpy(dtype=bool)
+        if kind in NUMBER_CELL_KINDS:  # an X, or a code of letters, keeps Excel from taking the cell as a number
+            return present & values.str.fullmatch(r"[0-9]+").fillna(False).to_numpy(dtype=bool)
         return present
 
     def _apply(self, frame: pd.DataFrame, kind: str, name: str, rows: np.ndarray) -> None:
@@ -107,6 +120,11 @@ class Defects:
         elif kind == "birth_date_future":
             new = np.datetime_as_string(np.datetime64(self.world.day, "D") + rng.integers(1, 3650, len(rows)),
                                         unit="D")
+        elif kind in NUMBER_CELL_KINDS:  # what the number keeps: 15 significant digits, no leading zero
+            new = [str(round(int(v), 15 - len(str(int(v))))) for v in values]
+            if NUMBER_CELLS not in frame.columns:
+                frame[NUMBER_CELLS] = pd.Series(pd.NA, index=frame.index, dtype=TEXT)
+            frame.loc[rows, NUMBER_CELLS] = name
         elif kind == "credit_code_bad_organization_code":
             first16 = pd.Series([v[:16] for v in values], dtype=TEXT)
             wrong = [str(rng.choice([c for c in "0123456789X" if c != v[16]])) for v in values]

@@ -18,6 +18,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from governance.demo.defects import NUMBER_CELLS
 from governance.standards.catalogue import ResolvedColumn
 from governance.standards.models import Dataset
 
@@ -74,7 +75,9 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 def _cell_values(frame: pd.DataFrame, columns: list[ResolvedColumn]) -> list[np.ndarray]:
     """Per column, values as a spreadsheet or database holds them: numbers as numbers, NA as None, and an
-    ID that a spreadsheet turned into a number (the scientific-notation defect) as that number."""
+    ID that a spreadsheet turned into a number (the scientific-notation defect, the cells ``NUMBER_CELLS``
+    marks) as that number."""
+    typed = frame[NUMBER_CELLS].to_numpy(dtype=object, na_value=None) if NUMBER_CELLS in frame.columns else None
     out = []
     for column in columns:
         values = frame[column.name].to_numpy(dtype=object, na_value=None)
@@ -85,6 +88,9 @@ def _cell_values(frame: pd.DataFrame, columns: list[ResolvedColumn]) -> list[np.
         elif column.element.domain.validator == "resident_id":
             numeric = frame[column.name].str.fullmatch(r"\d\.\d+E\+\d+").fillna(False).to_numpy(dtype=bool)
             values[numeric] = [float(v) for v in values[numeric]]
+        if typed is not None:
+            number = typed == column.name
+            values[number] = [float(v) for v in values[number]]
         out.append(values)
     return out
 

@@ -22,9 +22,11 @@ from governance.masking.rules import TEXT
 from governance.pipeline.workarea import replacing, write_atomically
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.standards.catalogue import ResolvedColumn
+from governance.validation.reasons import explain
 
 QUARANTINE_AAD = "governance.quarantine"
 _HTML_ROWS = 5000
+EXPLANATION = "说明"  # the report column explaining the reasons
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 KEY_SEPARATOR = "\x1f"  # ASCII unit separator: never part of a delivered value, so joined keys cannot collide
@@ -102,26 +104,38 @@ def report_columns(names: Iterable[str]) -> list[str]:
 
 
 def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], folder: Path, stem: str) -> list[Path]:
-    """The reports from ``frames`` taken in order, one in memory at a time (a chunked run passes its parts)."""
+    """The reports from ``frames`` taken in order, one in memory at a time (a chunked run passes its parts).
+
+    Beside the reasons, ``说明`` explains them in Chinese (``validation.reasons``): what is wrong and how to fix it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
+    after = columns.index("_reasons") + 1
+    header_names = [column.lstrip("_") for column in columns]
+    header_names.insert(after, EXPLANATION)
     shown, total = [], 0
     with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([column.lstrip("_") for column in columns])
+        writer.writerow(header_names)
         for frame in frames:
             frame = frame[columns].astype("string").fillna("")
+            reasons = frame["_reasons"]
+            explained = {value: explain(value) for value in reasons.unique()}  # a few distinct values
+            frame.insert(after, EXPLANATION, reasons.map(explained))
             writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
             if len(shown) < _HTML_ROWS:
                 shown.extend(frame.head(_HTML_ROWS - len(shown)).itertuples(index=False))
             total += len(frame)
-    header = "".join(f"<th>{html.escape(column.lstrip('_'))}</th>" for column in columns)
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in header_names)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
-    more = f" The first {_HTML_ROWS} are shown; the CSV has them all." if total > _HTML_ROWS else ""
+    more = f" 只显示前 {_HTML_ROWS} 行, CSV 中有全部行 (the first {_HTML_ROWS} are shown; the CSV has them all)." \
+        if total > _HTML_ROWS else ""
     write_atomically(html_path, (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
-        f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
-        f"rows that pass next time are published and their entries closed.{more}</p>"
+        f"<h1>{html.escape(stem)}</h1><p>{total} 行被隔离, 未发布。请按“说明”在源头修正后重新报送, "
+        "下次通过的行会发布并关闭其隔离记录。"
+        f"({total} row(s) quarantined. Fix them at the source and resend; "
+        f"rows that pass next time are published and their entries closed.){more}</p>"
         f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
     return [csv_path, html_path]
 

@@ -74,7 +74,7 @@ class Run:
 def pull(run: Run) -> dict:
     started = time.monotonic()
     result = pull_dataset(run.dataset, landing_root=run.settings.landing_root, day=run.logical_date,
-                          target=run.area.received)
+                          target=run.area.received, columns=run.catalogue.columns(run.dataset))
     summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
                "seconds": round(time.monotonic() - started, 2)}
     run.area.write_step("pull", summary)

@@ -7,13 +7,16 @@ Vault, ...) holds the department's credentials; nothing about them is in the sta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from numbers import Number
 
 import pandas as pd
 import sqlalchemy as sa
+from pandas.api.types import infer_dtype
 from sqlalchemy.exc import SQLAlchemyError
 
 from governance.sources.errors import SourceError
+from governance.standards.models import Element
 
 DEFAULT_TIMEOUT_S = 600
 _DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql",
@@ -38,12 +41,14 @@ def connection_url(connection_id: str) -> sa.URL:
                          host=connection.host, port=connection.port, database=connection.schema)
 
 
-def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000,
-               timeout_s: int = DEFAULT_TIMEOUT_S) -> Iterator[pd.DataFrame]:
+def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000, timeout_s: int = DEFAULT_TIMEOUT_S,
+               text_columns: Mapping[str, Element] | None = None) -> Iterator[pd.DataFrame]:
     """Stream the query's rows as text frames of at most ``chunk_rows`` rows.
 
     ``timeout_s`` bounds each statement on PostgreSQL (``statement_timeout``: the server cancels it) and the wait
-    for a lock on SQLite; the dataset standard's ``source.timeout_s`` sets it.
+    for a lock on SQLite; the dataset standard's ``source.timeout_s`` sets it. A column of ``text_columns`` (the
+    columns whose element is text: identifiers, codes, names) that the database returns as numbers refuses the
+    pull, naming the column: a number has already lost leading zeros, and a float the digits of an 18-digit ID.
     """
     url = connection_url(connection_id)
     engine = sa.create_engine(url, **_timeout_arguments(url, timeout_s))
@@ -53,12 +58,31 @@ def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000,
             columns = list(result.keys())
             while rows := result.fetchmany(chunk_rows):
                 frame = pd.DataFrame(rows, columns=columns, dtype=object)
+                _refuse_numbers(frame, text_columns or {}, connection_id)
                 yield frame.map(_as_text).astype("string")
     except SQLAlchemyError as error:
         raise SourceError(f"query on connection {connection_id!r} failed: {type(error.orig or error).__name__}"
                           f" ({_first_line(error)})") from None
     finally:
         engine.dispose()
+
+
+def _refuse_numbers(frame: pd.DataFrame, text_columns: Mapping[str, Element], connection_id: str) -> None:
+    """SourceError if a text column holds numbers (``infer_dtype`` scans a column in C: cheap for text)."""
+    for name, element in text_columns.items():
+        if name not in frame.columns or infer_dtype(frame[name], skipna=True) in ("string", "empty"):
+            continue
+        numbers = [value for value in frame[name] if isinstance(value, Number) and not isinstance(value, bool)]
+        if numbers:
+            kind = type(numbers[0]).__name__
+            raise SourceError(
+                f"数据库连接 {connection_id!r} 的查询结果中, 列 {name!r} 是数值类型 ({kind}), 而数据元 "
+                f"{element.name_zh} ({element.key}) 是文本 (标识符、代码等): 数值已丢失前导零, "
+                "超过 15 位的数字也可能已被改变。请在部门数据库中把该列改为文本类型 (如 VARCHAR), "
+                "或在查询中转换为文本 (CAST(... AS VARCHAR), 仅当数值精确且没有前导零时)。 / "
+                f"query on connection {connection_id!r}: column {name!r} is numeric ({kind}) in the database, but its "
+                f"element {element.key} is text (an identifier or code): store it as text in the department's "
+                "database, or cast it to text in the query if the numbers are exact and have no leading zeros")
 
 
 def _as_text(value: object) -> object:

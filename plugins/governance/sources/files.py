@@ -2,13 +2,15 @@
 
 Every value stays text exactly as delivered: typing is the validator's job, and a value a
 reader "helpfully" converted (an ID turned into a float) could never be quarantined as sent.
+An Excel cell that was already a number when the department saved the file is marked as such
+(``cells``), so it is quarantined for what it is.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from governance.masking.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
-from governance.sources import structure, workbook
+from governance.sources import cells, structure, workbook
 from governance.sources.errors import SourceError
+from governance.standards.catalogue import ResolvedColumn
 
 _SNIFF_BYTES = 1 << 20
 # Bytes of CSV per streamed block (~30k rows of a typical register), which is also the longest row a drop may
@@ -87,15 +90,11 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
         raise SourceError(f"{path}: {len(malformed)} malformed row(s): " + "; ".join(malformed[:5]))
 
 
-def read_excel(path: Path, *, sheet: str | int) -> pd.DataFrame:
+def read_excel(path: Path, *, sheet: str | int, columns: Iterable[ResolvedColumn] = ()) -> pd.DataFrame:
+    """The sheet as text, with ``_numeric_cells`` marking number and date cells in the text columns of
+    ``columns`` (the dataset's standard; see ``cells``)."""
     workbook.check_workbook(path, sheet)  # before openpyxl holds any cell whole
-    try:
-        frame = pd.read_excel(path, sheet_name=sheet, dtype=str, engine="openpyxl", keep_default_na=False)
-    except ValueError as error:
-        raise SourceError(f"{path}: sheet {sheet!r} not found ({error})") from None
-    except Exception as error:
-        raise SourceError(f"{path}: not a readable Excel workbook ({type(error).__name__})") from None
-    frame = frame.replace("", pd.NA).astype("string")
+    frame = cells.read_sheet(path, sheet, cells.expected_types(columns))
     workbook.check_cell_lengths(frame, path, sheet)
     return _strip_header(frame, path)
 

@@ -14,8 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from governance.settings import get_settings
 from governance.sources import database, files
 from governance.sources.errors import NoDrop, SourceError
+from governance.standards.catalogue import ResolvedColumn, load_catalogue
 from governance.standards.models import Dataset
 
 SOURCE_FILE = "_source_file"
@@ -33,13 +35,21 @@ def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
     return landing_root / dataset.department / dataset.name / day.isoformat()
 
 
-def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path) -> PullResult:
-    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet)."""
+def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path,
+                 columns: list[ResolvedColumn] | None = None) -> PullResult:
+    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet).
+
+    ``columns`` (the dataset's columns resolved against the standards; by default from the standards the
+    settings point at) say which columns are text: an Excel number cell there is marked, a database column
+    of a numeric type there refuses the pull.
+    """
     source = dataset.source
+    columns = columns if columns is not None else load_catalogue(get_settings().standards_root).columns(dataset)
     if source.kind == "sql":
         assert source.connection_id and source.query  # guaranteed by the Source model
         chunks = database.read_query(source.connection_id, source.query,
-                                     timeout_s=source.timeout_s or database.DEFAULT_TIMEOUT_S)
+                                     timeout_s=source.timeout_s or database.DEFAULT_TIMEOUT_S,
+                                     text_columns={c.name: c.element for c in columns if c.element.type == "string"})
         origin = [f"sql:{source.connection_id}"]
         return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
     folder = landing_folder(landing_root, dataset, day)
@@ -56,7 +66,7 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
                         first = _check_columns(first, path, block)
                     yield block
         return _write(csv_chunks(), target, origins)
-    frames = [(path, files.read_excel(path, sheet=source.sheet)) for path in drops]
+    frames = [(path, files.read_excel(path, sheet=source.sheet, columns=columns)) for path in drops]
     _check_same_columns(frames)
     numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
     return _write((chunk for chunks in numbered for chunk in chunks), target, origins)

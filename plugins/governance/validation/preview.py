@@ -72,8 +72,9 @@ class Preview:
         return "\n".join(lines)
 
 
-def read_sample(dataset: Dataset, sample: Path) -> pd.DataFrame:
-    """The sample as the nightly pull reads it: the dataset's encoding, delimiter and sheet where they apply."""
+def read_sample(dataset: Dataset, sample: Path, columns: list[ResolvedColumn]) -> pd.DataFrame:
+    """The sample as the nightly pull reads it: the dataset's encoding, delimiter and sheet where they apply,
+    number cells in a workbook's text columns marked."""
     if not sample.is_file():
         raise PreviewError(f"{sample}: no such file")
     source, suffix = dataset.source, sample.suffix.lower()
@@ -83,7 +84,7 @@ def read_sample(dataset: Dataset, sample: Path) -> pd.DataFrame:
             return read_csv(sample, encoding=source.encoding if same else "auto",
                             delimiter=source.delimiter if same else ",")
         if suffix in (".xlsx", ".xlsm"):
-            return read_excel(sample, sheet=source.sheet if source.kind == "excel" else 0)
+            return read_excel(sample, sheet=source.sheet if source.kind == "excel" else 0, columns=columns)
     except SourceError as error:
         raise PreviewError(str(error)) from None
     raise PreviewError(f"{sample}: a preview reads .csv and .xlsx files")
@@ -96,7 +97,7 @@ def preview(catalogue: Catalogue, dataset_key: str, sample: Path, *, suite_file:
         dataset = catalogue.dataset(dataset_key)
     except KeyError as error:
         raise PreviewError(error.args[0]) from None
-    frame = read_sample(dataset, sample).reset_index(drop=True)
+    frame = read_sample(dataset, sample, catalogue.columns(dataset)).reset_index(drop=True)
     suite_file = suite_file or suite_path(dataset)
     if not suite_file.is_file():
         raise PreviewError(f"{suite_file}: no such suite file")

@@ -7,6 +7,10 @@ row, a rule, a column and a reason code; for identifier rules the reason is the 
 ``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on the failing rows only.
 The file's own column names (what the column-match rule observes) leave only as ``masking.untrusted`` describes
 them, and GX's exception messages (which can quote a value) not at all: only the exception's type.
+
+A cell the reader marked as a number in a text column (``sources.cells``, the ``_numeric_cells`` bookkeeping
+column) fails ``<column>.text_cell`` with reason ``numeric_cell``, whatever it shows; the other rules on that
+cell (its digits are not what the department typed) are not reported for it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations import exceptions as gx_exceptions
 from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -27,8 +32,11 @@ from great_expectations.validator.v1_validator import Validator
 
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
 from governance.masking.untrusted import MISSING_HEADER_HINT, describe_column, is_safe_name, looks_like_data_row
+from governance.pipeline.keys import UNIQUE_TYPES
+from governance.sources.cells import NUMERIC_CELLS
 from governance.validation.data_docs import safe_result
 from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
+from governance.validation.reasons import NUMERIC_CELL, NUMERIC_CELL_RULE
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
 
 __all__ = [
@@ -281,6 +289,31 @@ def _empty_failures() -> pd.DataFrame:
     )
 
 
+def _numeric_cells(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Column -> positions of the rows whose cell there was a number (``_numeric_cells``; few rows or none)."""
+    if NUMERIC_CELLS not in frame.columns:
+        return {}
+    marked = frame[NUMERIC_CELLS].reset_index(drop=True).dropna()
+    if marked.empty:
+        return {}
+    cells = marked.astype(str).str.split(",").explode()
+    return {str(column): np.sort(rows.index.to_numpy(dtype="int64")) for column, rows in cells.groupby(cells)}
+
+
+def _numeric_cell_failures(numeric: dict[str, np.ndarray]) -> list[pd.DataFrame]:
+    return [pd.DataFrame({"row": pd.array(rows, dtype="int64"), "rule": f"{column}.{NUMERIC_CELL_RULE}",
+                          "column": column, "reason": NUMERIC_CELL}) for column, rows in numeric.items()]
+
+
+def _not_numeric(rows: list[int], columns: list[str], numeric: dict[str, np.ndarray]) -> list[int]:
+    """``rows`` without those whose cell in one of ``columns`` is a number cell (reported as ``numeric_cell``)."""
+    flagged = [numeric[column] for column in columns if column in numeric]
+    if not flagged:
+        return rows
+    positions = np.asarray(rows, dtype="int64")
+    return positions[~np.isin(positions, np.concatenate(flagged))].tolist()
+
+
 def _row_failures(data: pd.DataFrame, type_: str, rule: str, kwargs: dict[str, Any], rows: list[int]) -> pd.DataFrame:
     column = _reported_column(kwargs)
     if type_ in _IDENTIFIER_REASONS:
@@ -300,6 +333,7 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
     """
     to_gx_suite(suite, source=dataset_key)  # the whole suite must be valid, run or not
     data = frame[[c for c in frame.columns if not str(c).startswith("_")]].reset_index(drop=True)
+    numeric = _numeric_cells(frame)
     present = set(data.columns)
     outcome = ValidationOutcome(dataset_key, suite.get("name", ""), len(data), _empty_failures())
     entries: dict[int, tuple[dict[str, Any], str | None]] = {}
@@ -338,7 +372,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
         if entry["error"]:
             table_failure = f"could not run ({entry['error']})"
         elif "unexpected_index_list" in details:
-            if rows := [int(row) for row in details["unexpected_index_list"]]:
+            rows = [int(row) for row in details["unexpected_index_list"]]
+            if numeric and config.type not in UNIQUE_TYPES:  # a duplicate is a fact about both rows: kept
+                rows = _not_numeric(rows, _columns_of(kwargs), numeric)
+            if rows:
                 pieces.append(_row_failures(data, config.type, entry["rule"], kwargs, rows))
         elif not result.success:
             table_failure = _table_detail(config.type, details, header)
@@ -348,6 +385,10 @@ def validate_frame(frame: pd.DataFrame, suite: dict[str, Any], *, dataset_key: s
         outcome.expectation_results.append(entry)
         if table_failure:
             outcome.table_failures.append(f"{entry['rule']}: {table_failure}")
+    for column, rows in numeric.items():
+        outcome.expectation_results.append(_entry(NUMERIC_CELL, f"{column}.{NUMERIC_CELL_RULE}", {"column": column},
+                                                  False, len(rows), None))
+    pieces += _numeric_cell_failures(numeric)
     if pieces:
         failures = pd.concat(pieces, ignore_index=True).sort_values(["row", "rule"], kind="stable")
         outcome.row_failures = failures.reset_index(drop=True)
