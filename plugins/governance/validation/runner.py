@@ -25,6 +25,7 @@ from great_expectations.validator.v1_validator import Validator
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
 from governance.validation.data_docs import safe_result
 from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
+from governance.validation.names import person_name_reasons
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
 
 __all__ = [
@@ -55,6 +56,7 @@ _IDENTIFIER_REASONS = {
     "expect_column_values_to_be_valid_resident_id": resident_id_reasons,
     "expect_column_values_to_be_valid_credit_code": credit_code_reasons,
     "expect_column_values_to_be_valid_mobile_number": mobile_reasons,
+    "expect_column_values_to_be_valid_person_name": person_name_reasons,
 }
 _REASONS = {
     "expect_column_values_to_not_be_null": "missing",
