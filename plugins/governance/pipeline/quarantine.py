@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from governance.fonts import CJK_FONT_FAMILY
 from governance.masking import Keyring, encrypt_values, mask_column, pseudonymize
 from governance.masking.rules import TEXT
 from governance.pipeline.workarea import replacing, write_atomically
@@ -119,7 +120,8 @@ def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], fold
     body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
     more = f" The first {_HTML_ROWS} are shown; the CSV has them all." if total > _HTML_ROWS else ""
     write_atomically(html_path, (
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(stem)}</title>"
+        f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>{html.escape(stem)}</title>"
+        f"<style>body{{font-family:{CJK_FONT_FAMILY}}}</style>"
         f"<h1>{html.escape(stem)}</h1><p>{total} row(s) quarantined. Fix them at the source and resend; "
         f"rows that pass next time are published and their entries closed.{more}</p>"
         f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
