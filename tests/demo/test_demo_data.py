@@ -109,8 +109,11 @@ def test_csv_files_are_in_their_declared_encodings(catalogue, demo):
             assert "有限公司" in raw.decode(GB18030)
             with pytest.raises(UnicodeDecodeError):
                 raw.decode("utf-8")
-            with pytest.raises(UnicodeDecodeError):  # the rare-character names are outside GBK
-                raw.decode("gbk")
+            if any(c.element.domain.validator == "person_name" for c in catalogue.columns(catalogue.dataset(key))):
+                with pytest.raises(UnicodeDecodeError):  # the rare-character names are outside GBK
+                    raw.decode("gbk")
+            else:  # without them the GB 18030 file is plain GBK
+                assert raw.decode("gbk") == raw.decode(GB18030)
         elif source.encoding == "auto":
             assert raw.startswith(b"\xef\xbb\xbf")
             assert "医院" in raw.decode("utf-8-sig")
