@@ -121,3 +121,39 @@ def test_gbk_declared_drop_with_gb18030_names_is_published(night) -> None:
     raw_row = decrypt_values(pd.Series([sealed[0][0]], dtype="string"), keyring, "governance.quarantine",
                              purpose="test", actor="test", audit=lambda event: None).iloc[0]
     assert json.loads(raw_row)["legal_representative"] == "吴𰀀"
+
+
+RESIDENTS = "public_security/resident_population"  # CSV declared utf-8
+EXTENSION_NAMES = ["王𠀀", "陈𪚥", "张𪜀", "赵𫝀", "孙𫠠", "周𬺰", "吴𰀀", "𠀀𪜀𫝀𫠠𬺰𰀀", "努尔兰‧哈山", "扎西．次仁"]
+
+
+def test_utf8_drop_with_extension_b_to_g_names_is_published(tmp_path: Path, monkeypatch, catalogue,
+                                                            warehouse_url) -> None:
+    monkeypatch.setenv("GOVERNANCE_VAR_ROOT", str(tmp_path))
+    monkeypatch.setenv("GOVERNANCE_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("AIRFLOW_VAR_GOVERNANCE_KEYRING", keyring_to_json(generate_keyring()))
+    folder = landing_folder(get_settings().landing_root, catalogue.dataset(RESIDENTS), DAY)
+    folder.mkdir(parents=True)
+    lines = ["id_number,name,gender,birth_date,ethnicity,region_code,address,mobile,updated_at"]
+    lines += [f"{id_number(index)},{name},{2 - index % 2},1980-01-01,01,330106,浙江省杭州市西湖区文三路{index}号,"
+              f"1380000{index:04d},2026-11-27 08:00:00" for index, name in enumerate(EXTENSION_NAMES)]
+    (folder / "residents.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    run = steps.Run.create(RESIDENTS, "manual__extension_names", DAY)
+    steps.pull(run)
+    plan = chunked.plan(run, 3)
+    for chunk in plan["chunks"]:
+        chunked.validate_chunk(run, chunk)
+    validate = chunked.finish_validate(run)
+    for chunk in plan["chunks"]:
+        chunked.mask_chunk(run, chunk)
+    chunked.finish_mask(run)
+    steps.publish(run)
+
+    assert run.area.read_step("pull")["normalised"] == {"name.separator_dot": 2}
+    assert validate["rows_quarantined"] == 0 and validate["rows_passed"] == len(EXTENSION_NAMES)
+    assert pd.read_parquet(run.area.received)["name"].tolist()[:8] == EXTENSION_NAMES[:8]
+    with run.engine.connect() as connection:
+        names = pd.read_sql(sa.text(f"SELECT name FROM {run.area.read_step('publish')['table']}"), connection)
+    assert sorted(names["name"]) == sorted(["王*", "陈*", "张*", "赵*", "孙*", "周*", "吴*", "𠀀*****", "努*****",
+                                            "扎****"])
