@@ -28,7 +28,7 @@ from governance.standards.catalogue import ResolvedColumn
 _STRING = pd.StringDtype("pyarrow")
 SEPARATOR = "\u00b7"  # MIDDLE DOT ·, the separator dot of GB/T 15834
 # Written for the separator dot by various systems and input methods (each becomes U+00B7 between two
-# characters): • U+2022 bullet, ‧ U+2027 hyphenation point (Big5), ∙ U+2219 bullet operator, ⋅ U+22C5 dot operator,
+# ideographs): • U+2022 bullet, ‧ U+2027 hyphenation point (Big5), ∙ U+2219 bullet operator, ⋅ U+22C5 dot operator,
 # ・ U+30FB katakana middle dot, ･ U+FF65 halfwidth katakana middle dot, · U+0387 Greek ano teleia (canonically
 # equal to U+00B7), ⸱ U+2E31 word separator middle dot, ． U+FF0E fullwidth full stop, . U+002E full stop.
 SEPARATOR_VARIANTS = "\u2022\u2027\u2219\u22c5\u30fb\uff65\u0387\u2e31\uff0e."
