@@ -71,6 +71,14 @@ def test_names_keep_the_whole_surname(catalogue):
     assert mask_column(values, name, None).tolist() == ["张*", "欧阳**", "李**", "司马*", pd.NA, "*"]
 
 
+def test_names_with_rare_characters_are_masked_by_character(catalogue):
+    """王𠀀 is two characters (𠀀, Extension B, is four bytes and two UTF-16 units): 王 kept, one character masked."""
+    name = resolved(catalogue, "public_security/resident_population", "name")
+    values = pd.Series(["王𠀀", "刘䶮", "吴𰀀𰀁", "𠀀𠀁", "阿依古丽·买买提", "欧阳𫠠"], dtype="string")
+    assert mask_column(values, name, None).tolist() == ["王*", "刘*", "吴**", "𠀀*", "阿*******", "欧阳*"]
+    assert partial(values, 1, 1).tolist() == ["王*", "刘*", "吴*𰀁", "𠀀*", "阿******提", "欧*𫠠"]
+
+
 def test_partial_without_compound_surnames_for_other_elements():
     assert partial(pd.Series(["欧阳娜娜"]), 1, 0).tolist() == ["欧***"]
 

@@ -61,5 +61,5 @@ def test_streamed_csv_keeps_the_malformed_row_error(tmp_path: Path) -> None:
 def test_undecodable_line_is_named_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "drop.csv"
     path.write_bytes(b"a,b\n1,2\n\xff\xfe,3\n")
-    with pytest.raises(SourceError, match="line 3 is not valid utf-8"):
+    with pytest.raises(SourceError, match=r"line 3, column 'a': .*not valid UTF-8"):
         list(files.iter_csv(path, encoding="utf-8", delimiter=","))

@@ -75,11 +75,11 @@ def refused(tmp_path: Path, dataset, landing_root: Path, *problem: str) -> str:
 CSV_CASES = {
     "empty file": (RESIDENTS, {"drop.csv": b""}, ["drop.csv", "not a readable CSV file", "Empty CSV file"]),
     "GBK file declared utf-8": (RESIDENTS, {"drop.csv": f"{HEADER}\n{ROW}\n".encode("gbk")},
-                                ["drop.csv", "line 2 is not valid utf-8"]),
+                                ["drop.csv", "line 2, column 'name'", "not valid UTF-8"]),
     "UTF-8 file declared gbk": (
         RATINGS, {"drop.csv": f"credit_code,taxpayer_name,rating,evaluated_on,updated_at\n"
                               f"91110000100000000X,{SECRET}有限公司,A,2026-11-01,2026-11-27 08:00:00\n".encode()},
-        ["drop.csv", "line 2 is not valid gbk"]),
+        ["drop.csv", "line 2: 文件是 UTF-8 编码", "not gbk as its dataset standard declares"]),
     "unbalanced quotes": (RESIDENTS, {"drop.csv": f'{HEADER}\n{ROW}\n"{ROW}\n{ROW}\n'.encode()},
                           ["drop.csv", "line 3, column 'id_number'", "unbalanced double quotes", "not closed"]),
     # Both quote counts are even: pyarrow read these silently, the rows after the unclosed quote vanishing into it.

@@ -19,6 +19,7 @@ ENTERPRISE = "market_regulation/enterprise_registration"
 MEDICAL = "health/medical_institution"
 TAX = "taxation/taxpayer_credit_rating"
 RESIDENTS = 30
+RARE_ENTERPRISE = "杭州𠀀记吴𰀀䶮科技有限公司"  # CJK Extensions B, G and A (issue 21): kept intact end to end
 KEYRING = generate_keyring()
 
 
@@ -56,7 +57,8 @@ def residents() -> list[dict[str, str | None]]:
 
 
 def enterprises() -> list[dict[str, str | None]]:
-    return [{"credit_code": f"91330100MA{i:08d}", "enterprise_name": f"某某科技有限公司{i}",
+    return [{"credit_code": f"91330100MA{i:08d}",
+             "enterprise_name": RARE_ENTERPRISE if i == 3 else f"某某科技有限公司{i}",
              "legal_representative": "王*", "legal_rep_id_number": token_of(raw_id(i)),
              "registered_capital": "1000000.50", "established_on": "2020-01-02", "region_code": "330102",
              "business_address": "杭州市西湖区文三路1号", "status": "1", "updated_at": "2026-06-01 08:00:00"}

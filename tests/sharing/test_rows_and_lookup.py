@@ -6,7 +6,7 @@ import itertools
 import json
 
 import pytest
-from sharing_support import ENTERPRISE, MEDICAL, RESIDENT, RESIDENTS, raw_id, token_of
+from sharing_support import ENTERPRISE, MEDICAL, RARE_ENTERPRISE, RESIDENT, RESIDENTS, raw_id, token_of
 
 CRAFTED = ["' OR 1=1 --", "'; DROP TABLE shared.health__medical_institution; --", "\" OR \"\"=\"", "%' OR '%'='",
            "x" * 20_000, "张三\u202e\u200b", "🙂" * 50, "\\", "1e309", "NaN", "-9223372036854775809", "\t\n",
@@ -55,6 +55,14 @@ def test_bad_parameters_are_refused_without_echoing_them(api, params: dict, mess
 def test_a_repeated_parameter_is_refused(api) -> None:
     response = api.client.get(f"/datasets/{MEDICAL}/rows?limit=1&limit=2", headers=api.token("health"))
     assert response.status_code == 400
+
+
+def test_rare_characters_come_back_intact_in_the_json(api) -> None:
+    """Four-byte characters (Extensions B and G) survive the warehouse and the API's JSON unchanged."""
+    response = api.get("taxation", f"/datasets/{ENTERPRISE}/rows", credit_code="91330100MA00000003")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert [row["enterprise_name"] for row in json.loads(response.content.decode("utf-8"))["rows"]] == [
+        RARE_ENTERPRISE]
 
 
 def test_lookup_by_raw_identifier_pseudonymizes_it(api) -> None:

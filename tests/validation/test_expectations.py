@@ -53,6 +53,7 @@ ALL_CUSTOM = [
         "kwargs": {"column_A": "id", "column_B": "born", "strftime_format": "%Y-%m-%d", **PAIR},
     },
     {"type": "expect_column_values_to_be_in_code_table", "kwargs": {"column": "region", "code_table": "division"}},
+    {"type": "expect_column_values_to_be_valid_person_name", "kwargs": {"column": "name"}},
 ]
 for _index, _expectation in enumerate(ALL_CUSTOM):
     _expectation["meta"] = {"generated": True, "rule": f"rule_{_index}"}
@@ -81,7 +82,7 @@ def sex(id_number: str) -> str:
 
 
 def test_all_custom_expectations_registered() -> None:
-    assert len(CUSTOM_EXPECTATIONS) == 8
+    assert len(CUSTOM_EXPECTATIONS) == 9
     for type_, cls in CUSTOM_EXPECTATIONS.items():
         assert get_expectation_impl(type_) is cls
     assert set(CUSTOM_EXPECTATIONS) == {e["type"] for e in ALL_CUSTOM}
@@ -143,6 +144,7 @@ def test_custom_expectations_flag_the_right_rows(batch_definition, ids: list[str
             "beds": ["10", "10.0", None, "x"],
             "gender": [sex(ids[0]), sex(ids[1]), "2" if sex(ids[2]) == "1" else "1", "1"],
             "region": ["110101", "110103", "999999", None],  # 110103 崇文区 is retired, still legitimate
+            "name": ["王𠀀", "阿依古丽·买买提", "王?", None],  # Extension B passes, a lost character fails
         },
         dtype="str",
     )
@@ -162,6 +164,7 @@ def test_custom_expectations_flag_the_right_rows(batch_definition, ids: list[str
         "rule_7": [2],
         "rule_8": [2],
         "rule_9": [2],
+        "rule_10": [2],
     }
     assert all("unexpected_list" not in r.result for r in results.results)
 

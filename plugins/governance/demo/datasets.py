@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from governance.demo.names import write_dots
 from governance.demo.world import TEXT, World, active_companies, decimal_text, join_text, mobile_numbers, to_days
 from governance.standards.catalogue import ResolvedColumn
 from governance.standards.models import Dataset
@@ -31,7 +32,11 @@ def dataset_frame(world: World, dataset: Dataset, columns: list[ResolvedColumn],
     ``stable`` draws what a department's register keeps from night to night (who is in it, amounts);
     ``daily`` what a night's export changes (``updated_at``, remarks)."""
     elements, leaks = _BUILDERS.get(dataset.key, _generic)(world, dataset, stable, daily)
-    return _project(world, dataset, columns, elements, daily), leaks
+    frame = _project(world, dataset, columns, elements, daily)
+    for column in columns:  # each department writes the minority names' separator dot its own way
+        if column.element.domain.validator == "person_name":
+            frame[column.name] = write_dots(frame[column.name], dataset.key)
+    return frame, leaks
 
 
 def _whole(register: str) -> Builder:
@@ -72,7 +77,7 @@ def _social_insurance_enrollment(world: World, dataset: Dataset, stable: np.rand
     people, day = world.people, np.datetime64(world.day, "D")
     target = max(10, world.rows // 2)
     adults = np.flatnonzero(to_days(people["_birth"]) <= day - 19 * 366)
-    who = np.sort(stable.choice(adults, min(len(adults), -(-target * 2 // 3)), replace=False))
+    who = np.union1d(stable.choice(adults, min(len(adults), -(-target * 2 // 3)), replace=False), world.special)
     m = len(who)
     category = stable.choice(np.array(["employee", "public", "resident"]), m, p=[0.7, 0.08, 0.22])
     first = np.select([category == "employee", category == "public"], ["110", "120"], "170")
@@ -112,8 +117,8 @@ def _subsistence_allowance(world: World, dataset: Dataset, stable: np.random.Gen
                            daily: np.random.Generator) -> tuple[pd.DataFrame, dict[str, int]]:
     """About one resident in twenty; a few remarks quote a phone number or a proxy's ID (leak guard case)."""
     people, day = world.people, np.datetime64(world.day, "D")
-    n = max(5, world.rows // 20)
-    who = np.sort(stable.choice(len(people), n, replace=False))
+    who = np.union1d(stable.choice(len(people), max(5, world.rows // 20), replace=False), world.special)
+    n = len(who)
     kind = world.pick("assistance_type", stable, n, {"01": 0.45, "02": 0.40, "03": 0.10, "04": 0.05})
     low, high = (np.select([kind == code for code in ("01", "02", "03", "04")], bounds, default)
                  for bounds, default in (([300, 300, 1400, 500], 300), ([1200, 1100, 1800, 5000], 1200)))

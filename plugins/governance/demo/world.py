@@ -11,13 +11,14 @@ that rows draw from, which keeps 5 million residents to a few minutes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
 from faker import Faker
 
+from governance.demo.names import SPECIAL_NAMES, name_people, special_people
 from governance.standards.catalogue import Catalogue
 from governance.validation.identifiers import (
     credit_code_check_character,
@@ -128,15 +129,18 @@ class World:
     people: pd.DataFrame  # columns named by element key, plus _birth (datetime64[D])
     enterprises: pd.DataFrame  # plus _kind (91/92/93), _established (datetime64[D])
     institutions: pd.DataFrame  # plus _public (bool)
+    special: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))  # people with ``names``
 
     @classmethod
     def build(cls, catalogue: Catalogue, rows: int, seed: int, day: date, province: str) -> World:
         rng = np.random.default_rng([seed, 11643])
         div, pools = _Divisions.from_catalogue(catalogue, province), _Pools.build(seed)
         people = _people(rows, rng, div, pools)
-        enterprises = _enterprises(max(10, rows // 4), rng, div, pools, people, day, catalogue)
+        special = special_people(to_days(people["_birth"]), np.datetime64(day, "D"), len(SPECIAL_NAMES))
+        people["person_name"] = name_people(people["person_name"], special)
+        enterprises = _enterprises(max(10, rows // 4), rng, div, pools, people, day, catalogue, special)
         institutions, enterprises = _institutions(max(30, rows // 200), rng, div, pools, enterprises)
-        return cls(catalogue, day, rows, div, people, enterprises, institutions)
+        return cls(catalogue, day, rows, div, people, enterprises, institutions, special)
 
     def codes(self, table: str) -> list[str]:
         code_table = self.catalogue.code_tables[table]
@@ -189,11 +193,12 @@ def _people(n: int, rng: np.random.Generator, div: _Divisions, pools: _Pools) ->
 
 
 def _enterprises(n: int, rng: np.random.Generator, div: _Divisions, pools: _Pools, people: pd.DataFrame,
-                 day: date, catalogue: Catalogue) -> pd.DataFrame:
+                 day: date, catalogue: Catalogue, special: np.ndarray) -> pd.DataFrame:
     kind = rng.choice(np.array(["91", "92", "93"]), n, p=[0.72, 0.24, 0.04])
     region = rng.choice(div.home, n)
     adults = np.flatnonzero(to_days(people["_birth"]) <= np.datetime64(day, "D") - 20 * 365)
     rep = rng.choice(adults, n, replace=n > len(adults) // 2)
+    rep[: min(len(special), n // 2)] = special[: n // 2]  # rare-character and minority names among the representatives
     earliest = np.maximum(np.datetime64("1995-01-01"), to_days(people["_birth"])[rep] + 18 * 366)
     established = np.maximum(np.datetime64(day, "D") - 1 - rng.exponential(2500, n).astype(int), earliest)
     city, county = _lookup(region, div.city), _lookup(region, div.county)

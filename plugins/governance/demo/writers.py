@@ -1,4 +1,4 @@
-"""Write a demo drop the way its department delivers it: CSV (UTF-8, GBK or UTF-8 with BOM), XLSX split at
+"""Write a demo drop the way its department delivers it: CSV (UTF-8, GB 18030 or UTF-8 with BOM), XLSX split at
 Excel's row limit, or a table in the department's SQLite database behind an Airflow connection.
 """
 
@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from governance.demo.defects import NUMBER_CELLS
+from governance.sources.encodings import GB18030
 from governance.standards.catalogue import ResolvedColumn
 from governance.standards.models import Dataset
 
@@ -46,10 +47,11 @@ def write_drop(frame: pd.DataFrame, dataset: Dataset, columns: list[ResolvedColu
         stale.unlink()
     if source.kind == "csv":
         path = folder / pattern.replace("*", stem)
-        encoding = {"utf-8": "utf-8", "gbk": "gbk", "auto": "utf-8-sig"}[source.encoding]
+        # A system that says GBK writes GB 18030 (its four-byte characters for names GBK lacks).
+        encoding = {"utf-8": "utf-8", "gbk": GB18030, "gb18030": GB18030, "auto": "utf-8-sig"}[source.encoding]
         with _atomic(path) as partial:
             frame.to_csv(partial, index=False, sep=source.delimiter, encoding=encoding,
-                         lineterminator="\r\n" if source.encoding == "gbk" else "\n")
+                         lineterminator="\r\n" if encoding == GB18030 else "\n")
         return [path]
     sheet = source.sheet if isinstance(source.sheet, str) else "Sheet1"
     paths = []

@@ -10,14 +10,15 @@ from __future__ import annotations
 from html import escape
 from zoneinfo import ZoneInfo
 
+from governance.fonts import CJK_FONT_FAMILY
 from governance.oversight import charts
 from governance.oversight.figures import Headline, Oversight
 from governance.oversight.freshness import LABELS_ZH, STATUSES, Freshness
 from governance.oversight.scorecards import Scorecard
 
 COLOURS = {"fresh": "#2ca02c", "warn": "#f0ad00", "skewed": "#9467bd", "stale": "#d62728", "never-loaded": "#7f7f7f"}
-STYLE = """
-body{font-family:sans-serif;margin:16px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:24px}
+STYLE = "body{font-family:" + CJK_FONT_FAMILY + """;margin:16px;color:#222}
+h1{font-size:20px}h2{font-size:16px;margin-top:24px}
 h3{font-size:13px;margin:12px 0 4px;color:#444}
 .figures{display:flex;gap:12px;flex-wrap:wrap}.figure{border:1px solid #ccc;border-radius:6px;padding:8px 14px}
 .figure b{display:block;font-size:24px}.figure small{color:#666}

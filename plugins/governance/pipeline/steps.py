@@ -25,7 +25,7 @@ from governance.sources import SourceError, pull_dataset
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
-from governance.validation import data_docs
+from governance.validation import data_docs, names
 from governance.validation.suites import SuiteError
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
@@ -73,10 +73,13 @@ class Run:
 
 def pull(run: Run) -> dict:
     started = time.monotonic()
+    normaliser = names.Normaliser(run.catalogue.columns(run.dataset))
     result = pull_dataset(run.dataset, landing_root=run.settings.landing_root, day=run.logical_date,
-                          target=run.area.received, columns=run.catalogue.columns(run.dataset))
+                          target=run.area.received, columns=run.catalogue.columns(run.dataset),
+                          normalise=normaliser)
     summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
-               "seconds": round(time.monotonic() - started, 2)}
+               "seconds": round(time.monotonic() - started, 2),
+               "normalised": dict(normaliser.counts)}  # values made canonical, per column and kind: not defects
     run.area.write_step("pull", summary)
     return summary
 
@@ -175,7 +178,7 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
     closed = _close_resolved_quarantine(run) if error is None and record["rows_published"] else 0
     summary = {key: value for key, value in record.items() if key not in ("started_at", "finished_at")} | {
         "duration_s": round(record["duration_s"], 1), "reports": validate_summary.get("reports", []),
-        "quarantine_closed": closed}
+        "quarantine_closed": closed, "normalised": steps["pull"].get("normalised", {})}
     run.area.write_step("record", summary)
     return summary
 

@@ -1,4 +1,4 @@
-"""Read CSV (UTF-8 or GBK, declared or detected) and Excel drops as text.
+"""Read CSV (UTF-8 or GB 18030/GBK, declared or detected: ``encodings``) and Excel drops as text.
 
 Every value stays text exactly as delivered: typing is the validator's job, and a value a
 reader "helpfully" converted (an ID turned into a float) could never be quarantined as sent.
@@ -8,7 +8,6 @@ An Excel cell that was already a number when the department saved the file is ma
 
 from __future__ import annotations
 
-import codecs
 import csv
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,28 +17,27 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from governance.masking.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
-from governance.sources import cells, structure, workbook
+from governance.sources import cells, encodings, structure, workbook
 from governance.sources.errors import SourceError
 from governance.standards.catalogue import ResolvedColumn
 
-_SNIFF_BYTES = 1 << 20
 # Bytes of CSV per streamed block (~30k rows of a typical register), which is also the longest row a drop may
 # hold. pyarrow's streaming reader keeps several blocks in flight: at 24 MiB the pull peaked near 0.8 GB on a
 # 5M-row drop, at 4 MiB near 0.3 GB, equally fast (bench, docs/performance.md).
 STREAM_BLOCK_BYTES = 4 << 20
 
 
-def detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) when the first megabyte decodes as UTF-8, else GBK."""
-    with path.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "gbk"
-    return "utf-8"
+def reading_encoding(path: Path, declared: str) -> str:
+    """The codec that reads ``path`` under its standard's ``encoding`` (docs/standards.md): ``gbk`` and
+    ``gb18030`` read as GB 18030-2022 (a file that is really UTF-8 is refused, naming the line), ``utf-8`` as
+    UTF-8, ``auto`` as detected."""
+    if declared == "auto":
+        return encodings.detect(path)
+    codec = encodings.DECLARED[declared]
+    if codec == encodings.GB18030 and (line := encodings.first_utf8_line(path)) is not None:
+        raise SourceError(f"{path}: line {line}: 文件是 UTF-8 编码, 而数据集标准声明为 {declared} (the file is UTF-8, "
+                          f"not {declared} as its dataset standard declares); declare encoding utf-8 or auto")
+    return codec
 
 
 def read_csv(path: Path, *, encoding: str, delimiter: str) -> pd.DataFrame:
@@ -55,8 +53,8 @@ def iter_csv(path: Path, *, encoding: str, delimiter: str,
     as ``read_csv``: the caller must discard what it wrote from the earlier blocks (``pull`` writes to a
     partial file and renames it only on success).
     """
-    encoding = detect_encoding(path) if encoding == "auto" else encoding
-    structure.check_csv(path, encoding=encoding, delimiter=delimiter, max_row_bytes=block_bytes)
+    declared, encoding = encoding, reading_encoding(path, encoding)
+    structure.check_csv(path, encoding=encoding, delimiter=delimiter, max_row_bytes=block_bytes, declared=declared)
     malformed: list[str] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:

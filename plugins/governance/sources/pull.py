@@ -1,11 +1,13 @@
 """Find a dataset's drop for one night and land it as one Parquet file of text columns.
 
 Each landed row keeps where it came from (``_source_file``, ``_source_line``), so every
-quarantine entry and error can point the department at the exact row to fix.
+quarantine entry and error can point the department at the exact row to fix. Values stay as delivered except
+for the normalisations the standard declares (``normalise``: the separator dot of names), made block by block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,8 +38,10 @@ def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
 
 
 def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path,
-                 columns: list[ResolvedColumn] | None = None) -> PullResult:
-    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet).
+                 columns: list[ResolvedColumn] | None = None,
+                 normalise: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> PullResult:
+    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet), each block passed
+    through ``normalise`` first (``governance.validation.names.Normaliser``, which counts what it changed).
 
     ``columns`` (the dataset's columns resolved against the standards; by default from the standards the
     settings point at) say which columns are text: an Excel number cell there is marked, a database column
@@ -51,7 +55,7 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
                                      timeout_s=source.timeout_s or database.DEFAULT_TIMEOUT_S,
                                      text_columns={c.name: c.element for c in columns if c.element.type == "string"})
         origin = [f"sql:{source.connection_id}"]
-        return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
+        return _write(_number_rows(chunks, origin[0], first_line=1), target, origin, normalise)
     folder = landing_folder(landing_root, dataset, day)
     drops = _drop_files(folder, source.pattern, dataset)
     origins = [str(path.relative_to(landing_root)) for path in drops]
@@ -65,11 +69,11 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
                     if index == 0:
                         first = _check_columns(first, path, block)
                     yield block
-        return _write(csv_chunks(), target, origins)
+        return _write(csv_chunks(), target, origins, normalise)
     frames = [(path, files.read_excel(path, sheet=source.sheet, columns=columns)) for path in drops]
     _check_same_columns(frames)
     numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
-    return _write((chunk for chunks in numbered for chunk in chunks), target, origins)
+    return _write((chunk for chunks in numbered for chunk in chunks), target, origins, normalise)
 
 
 def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.DataFrame) -> tuple[Path, list[str]]:
@@ -111,7 +115,8 @@ def _number_rows(chunks, origin: str, *, first_line: int):
         yield chunk
 
 
-def _write(chunks, target: Path, origins: list[str]) -> PullResult:
+def _write(chunks, target: Path, origins: list[str],
+           normalise: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> PullResult:
     """Stream ``chunks`` into ``target`` through a partial file renamed at the end: a failed read (a
     malformed row found late in a big file) never leaves a half-written drop behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +125,7 @@ def _write(chunks, target: Path, origins: list[str]) -> PullResult:
     rows, columns = 0, []
     try:
         for chunk in chunks:
-            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            table = pa.Table.from_pandas(normalise(chunk) if normalise else chunk, preserve_index=False)
             if writer is None:
                 writer, columns = pq.ParquetWriter(partial, table.schema), list(chunk.columns)
             elif list(chunk.columns) != columns:

@@ -1,5 +1,7 @@
 """One streaming pass over a CSV drop before pyarrow reads it: encoding, quoting and sizes.
 
+Undecodable bytes are named by line and column (the column the field holding them belongs to).
+
 pyarrow reads a stray or unclosed double quote as the start of a quoted field that runs on to the next quote,
 so rows vanish into one value without any error (a stray quote and an unclosed one even each other out, so
 counting quotes is not enough); and a field longer than its read block fails with a bare "straddling object".
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from governance.masking.untrusted import describe_column, is_safe_name
+from governance.sources.encodings import GB18030
 from governance.sources.errors import SourceError
 
 CHUNK_BYTES = 1 << 20
@@ -29,6 +32,7 @@ CHUNK_BYTES = 1 << 20
 # never closed) and stops the pull; a field between a column's max_length and this is quarantined by that rule.
 MAX_FIELD_BYTES = 1 << 20
 _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
+_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", GB18030: "GB 18030"}
 
 _STRAY = ("a double quote inside an unquoted field; quote the whole field and double the quotes in it, then resend "
           "the file")
@@ -36,24 +40,40 @@ _UNENDED = ("a quoted field is followed by more text before the next delimiter (
             "stray quote); fix the quoting and resend the file")
 
 
-def check_csv(path: Path, *, encoding: str, delimiter: str, max_row_bytes: int) -> None:
-    """Raise ``SourceError`` for the first undecodable line, misplaced quote, field over ``MAX_FIELD_BYTES`` or
-    row over ``max_row_bytes`` (the reader's block: pyarrow cannot parse a longer row)."""
+def check_csv(path: Path, *, encoding: str, delimiter: str, max_row_bytes: int, declared: str | None = None) -> None:
+    """Raise ``SourceError`` for the first undecodable bytes, misplaced quote, field over ``MAX_FIELD_BYTES`` or
+    row over ``max_row_bytes`` (the reader's block: pyarrow cannot parse a longer row). ``declared`` is the
+    standard's ``encoding`` (for the message: ``gbk`` is read as GB 18030)."""
     scan = _Scan(path, encoding, delimiter, max_row_bytes)
-    for data in _utf8_chunks(path, encoding):
-        scan.feed(data)
+    try:
+        for data in _utf8_chunks(path, encoding):
+            scan.feed(data)
+    except _Undecodable as error:
+        line, column = scan.locate_raw(error.offset)
+        name = _ENCODING_NAMES.get(encoding, encoding)
+        as_declared = f", declared {declared}" if declared and declared != encoding else ""
+        raise SourceError(f"{path}: line {line}, column {scan.column_name(column)}: 字节序列不是有效的 {name} 编码 "
+                          f"(not valid {name}{as_declared}); declare the file's encoding in its dataset "
+                          "standard, or have the department resend the file") from None
     scan.finish()
 
 
-def header(path: Path, encoding: str, delimiter: str) -> list[str]:
+def header(path: Path, encoding: str, delimiter: str, errors: str = "strict") -> list[str]:
     """The header's column names as pyarrow reads them (quoted names unquoted, a BOM dropped)."""
-    with path.open(encoding=encoding, newline="") as handle:
+    with path.open(encoding=encoding, errors=errors, newline="") as handle:
         names = next(csv.reader(handle, delimiter=delimiter), [])
     return [name.lstrip("\ufeff") for name in names]
 
 
-def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
-    """The file as UTF-8 bytes, chunk by chunk, without a BOM; the first undecodable line fails, named.
+class _Undecodable(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset  # of the first undecodable byte in the file
+
+
+def _utf8_chunks(path: Path, encoding: str, stop: int | None = None) -> Iterator[bytes]:
+    """The file (its first ``stop`` bytes) as UTF-8 bytes, chunk by chunk, without a BOM; ``_Undecodable``
+    at the first bytes the encoding cannot decode.
 
     Quotes, delimiters and line ends are single bytes in UTF-8, never part of another character; a GBK trail
     byte can equal a delimiter such as ``|``, so a GBK file is scanned as the UTF-8 text pyarrow parses.
@@ -62,12 +82,12 @@ def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
     utf8, first, read = encoding.startswith("utf-8"), True, 0
     with path.open("rb") as handle:
         while True:
-            chunk = handle.read(CHUNK_BYTES)
+            chunk = handle.read(CHUNK_BYTES if stop is None else max(0, min(CHUNK_BYTES, stop - read)))
+            pending = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as error:
-                raise SourceError(f"{path}: line {_line_of_raw(path, read + error.start)} is not valid {encoding}; "
-                                  "declare the file's encoding in its dataset standard") from None
+            except UnicodeDecodeError as error:  # ``start`` counts from the bytes the decoder held back
+                raise _Undecodable(read - pending + error.start) from None
             if not chunk:
                 return
             read += len(chunk)
@@ -76,15 +96,6 @@ def _utf8_chunks(path: Path, encoding: str) -> Iterator[bytes]:
                 data = data[len(codecs.BOM_UTF8):]
             first = False
             yield data
-
-
-def _line_of_raw(path: Path, offset: int) -> int:
-    line = 1
-    with path.open("rb") as handle:
-        while offset > 0 and (chunk := handle.read(min(CHUNK_BYTES, offset))):
-            line += chunk.count(b"\n")
-            offset -= len(chunk)
-    return line
 
 
 class _Scan:
@@ -175,13 +186,18 @@ class _Scan:
 
     def _fail(self, offset: int, problem: str) -> None:
         line, column = self._locate(offset)
-        raise SourceError(f"{self.path}: line {line}, column {self._column_name(column)}: {problem}")
+        raise SourceError(f"{self.path}: line {line}, column {self.column_name(column)}: {problem}")
 
-    def _locate(self, offset: int) -> tuple[int, int]:
-        """Line and column index where the field holding ``offset`` starts, found by reading the file again (for
-        an error only: the scan itself counts no lines or columns)."""
+    def locate_raw(self, raw_offset: int) -> tuple[int, int]:
+        """Line and column index of the field holding byte ``raw_offset`` of the file (as delivered)."""
+        return self._locate(1 << 62, stop=raw_offset)
+
+    def _locate(self, offset: int, stop: int | None = None) -> tuple[int, int]:
+        """Line and column index where the field holding ``offset`` (of the UTF-8 stream, or the end of the first
+        ``stop`` bytes of the file) starts, found by reading the file again (for an error only: the scan itself
+        counts no lines or columns)."""
         line, position, parity, column, field_line = 1, 0, 0, 0, 1
-        for data in _utf8_chunks(self.path, self.encoding):
+        for data in _utf8_chunks(self.path, self.encoding, stop):
             array = np.frombuffer(data, dtype=np.uint8)[: max(offset - position, 0)]
             quotes = np.flatnonzero(array == _QUOTE)
             ends = np.flatnonzero((array == self.delimiter) | (array == _LF) | (array == _CR))
@@ -200,10 +216,11 @@ class _Scan:
                 break
         return field_line, column
 
-    def _column_name(self, index: int) -> str:
+    def column_name(self, index: int) -> str:
         try:
-            names = header(self.path, self.encoding, chr(self.delimiter))
-        except (csv.Error, UnicodeDecodeError):  # the header itself is what is broken
+            # For a message only: undecodable bytes after the header must not hide its names.
+            names = header(self.path, self.encoding, chr(self.delimiter), errors="replace")
+        except (csv.Error, UnicodeError):  # the header itself is what is broken
             names = []
         if index >= len(names):
             return f"{index + 1} (beyond the header)"

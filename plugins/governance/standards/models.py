@@ -16,7 +16,7 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 DataType = Literal["string", "integer", "decimal", "date", "datetime"]
 Sensitivity = Literal["L1", "L2", "L3", "L4"]
 SharingType = Literal["unconditional", "conditional", "not_shared"]
-Validator = Literal["resident_id", "credit_code", "mobile"]
+Validator = Literal["resident_id", "credit_code", "mobile", "person_name"]
 UpdateCycle = Literal["daily", "weekly", "monthly"]
 LoadMode = Literal["snapshot", "upsert"]
 SENSITIVE_GRADES = frozenset({"L3", "L4"})
@@ -112,7 +112,7 @@ class Department(Strict):
 
 class Source(Strict):
     kind: Literal["csv", "excel", "sql"]
-    encoding: Literal["utf-8", "gbk", "auto"] = "auto"
+    encoding: Literal["utf-8", "gbk", "gb18030", "auto"] = "auto"  # gbk and gb18030 both read as GB 18030-2022
     delimiter: str = ","
     file_pattern: str | None = None
     sheet: str | int = 0

@@ -43,6 +43,7 @@ from governance.validation.identifiers import (
     mobile_reasons,
     resident_id_reasons,
 )
+from governance.validation.names import person_name_reasons
 
 _STRING = pd.StringDtype("pyarrow")
 # Directives of fixed width: a format made only of these and literal characters fixes the text's length,
@@ -135,6 +136,14 @@ class ColumnValuesValidMobileNumber(ColumnMapMetricProvider):
         return mobile_reasons(column).isna()
 
 
+class ColumnValuesValidPersonName(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.governance_valid_person_name"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, **kwargs) -> pd.Series:
+        return person_name_reasons(column).isna()
+
+
 class ColumnValuesValidDate(ColumnMapMetricProvider):
     condition_metric_name = "column_values.governance_valid_date"
     condition_value_keys = ("strftime_format",)
@@ -225,6 +234,15 @@ class ExpectColumnValuesToBeValidMobileNumber(ColumnMapExpectation):
     args_keys = ("column",)
 
 
+class ExpectColumnValuesToBeValidPersonName(ColumnMapExpectation):
+    """Values are names in the characters a name may hold: ideographs of every CJK block (Extensions A to I), the
+    separator dot U+00B7, Latin letters (``governance.validation.names``)."""
+
+    map_metric = "column_values.governance_valid_person_name"
+    success_keys = ("mostly",)
+    args_keys = ("column",)
+
+
 class ExpectColumnValuesToBeValidDate(ColumnMapExpectation):
     """Values are text dates/datetimes in ``strftime_format`` (e.g. ``%Y-%m-%d``), real calendar values."""
 
@@ -291,6 +309,7 @@ CUSTOM_EXPECTATIONS = {
         ExpectColumnValuesToBeValidResidentId,
         ExpectColumnValuesToBeValidCreditCode,
         ExpectColumnValuesToBeValidMobileNumber,
+        ExpectColumnValuesToBeValidPersonName,
         ExpectColumnValuesToBeValidDate,
         ExpectColumnValuesToBeValidNumber,
         ExpectColumnValuesToBeInCodeTable,

@@ -22,6 +22,7 @@ from governance.sources import SourceError
 from governance.sources.files import read_csv, read_excel
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
+from governance.validation import names
 from governance.validation.runner import load_suite, validate_frame
 from governance.validation.suites import suite_path
 
@@ -97,7 +98,9 @@ def preview(catalogue: Catalogue, dataset_key: str, sample: Path, *, suite_file:
         dataset = catalogue.dataset(dataset_key)
     except KeyError as error:
         raise PreviewError(error.args[0]) from None
-    frame = read_sample(dataset, sample, catalogue.columns(dataset)).reset_index(drop=True)
+    # Normalised as the nightly pull does, so a name's look-alike separator dot is no failure here either.
+    columns = catalogue.columns(dataset)
+    frame = names.Normaliser(columns)(read_sample(dataset, sample, columns).reset_index(drop=True))
     suite_file = suite_file or suite_path(dataset)
     if not suite_file.is_file():
         raise PreviewError(f"{suite_file}: no such suite file")

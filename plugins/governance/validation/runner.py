@@ -36,6 +36,7 @@ from governance.pipeline.keys import UNIQUE_TYPES
 from governance.sources.cells import NUMERIC_CELLS
 from governance.validation.data_docs import safe_result
 from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
+from governance.validation.names import person_name_reasons
 from governance.validation.reasons import NUMERIC_CELL, NUMERIC_CELL_RULE
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
 
@@ -67,6 +68,7 @@ _IDENTIFIER_REASONS = {
     "expect_column_values_to_be_valid_resident_id": resident_id_reasons,
     "expect_column_values_to_be_valid_credit_code": credit_code_reasons,
     "expect_column_values_to_be_valid_mobile_number": mobile_reasons,
+    "expect_column_values_to_be_valid_person_name": person_name_reasons,
 }
 _REASONS = {
     "expect_column_values_to_not_be_null": "missing",

@@ -81,6 +81,7 @@ def _column_rules(column: ResolvedColumn) -> list[dict[str, Any]]:
             "resident_id": "expect_column_values_to_be_valid_resident_id",
             "credit_code": "expect_column_values_to_be_valid_credit_code",
             "mobile": "expect_column_values_to_be_valid_mobile_number",
+            "person_name": "expect_column_values_to_be_valid_person_name",
         }[domain.validator]
         rules.append(_expectation(f"{name}.{domain.validator}", type_, column=name))
     elif domain.code_table:
@@ -93,8 +94,9 @@ def _column_rules(column: ResolvedColumn) -> list[dict[str, Any]]:
                 code_table=domain.code_table,
             )
         )
-    elif element.max_length:
-        # Validators and code tables already fix the length; a second rule would report the same row twice.
+    if element.max_length and not domain.code_table and domain.validator in (None, "person_name"):
+        # Identifier validators and code tables already fix the length; a second rule would report the same row
+        # twice. A name's length is its own rule, counted in characters (code points).
         rules.append(
             _expectation(
                 f"{name}.max_length",
