@@ -53,7 +53,10 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         tags=[dataset.department, f"cycle:{dataset.update_cycle}", f"sharing:{dataset.sharing}"],
         doc_md=dataset_doc_md(catalogue, dataset),
         params={"business_date": Param(None, type=["null", "string"], format="date",
-                                       description="Drop date to process (YYYY-MM-DD); default: logical date")},
+                                       description="Drop date to process (YYYY-MM-DD); default: logical date"),
+                "confirm_shrink": Param(None, type=["null", "integer"], minimum=0,
+                                        description="Rows the department confirmed for a snapshot held as "
+                                                    "shrinking (数据量骤减确认的行数)")},
         default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                       "on_failure_callback": _record_failure(dataset.key)},
         deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
@@ -141,7 +144,9 @@ def _chunked() -> ModuleType:
 
 
 def _run(dataset_key: str, context: dict[str, Any]) -> Any:
-    return _steps().Run.create(dataset_key, context["run_id"], business_date(context))
+    confirm = (context.get("params") or {}).get("confirm_shrink")
+    return _steps().Run.create(dataset_key, context["run_id"], business_date(context),
+                               confirm_shrink=None if confirm is None else int(confirm))
 
 
 def business_date(context: dict[str, Any]) -> date:

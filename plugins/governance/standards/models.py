@@ -148,10 +148,20 @@ class Column(Strict):
 
 
 class Quality(Strict):
-    """Verdict thresholds: above these the run fails and publishes nothing."""
+    """Verdict thresholds. Above ``max_quarantine_share`` the run fails; a snapshot whose row count falls by
+    more than ``max_shrink_share`` against the last published load is held for the department's confirmation.
+    Both publish nothing. The shrink default suits registers, which change by far less than 2% a night."""
 
     max_quarantine_share: float = Field(default=0.2, ge=0, le=1)
-    max_row_drop_share: float = Field(default=0.5, ge=0, le=1)
+    max_shrink_share: float = Field(default=0.02, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: object) -> object:
+        if isinstance(value, dict) and "max_row_drop_share" in value:
+            raise ValueError("max_row_drop_share is replaced by max_shrink_share (a shrinking snapshot is held "
+                             "for the department's confirmation, default 0.02)")
+        return value
 
 
 class FreshnessPolicy(Strict):
