@@ -1,5 +1,8 @@
 """Find a dataset's drop for one night and land it as one Parquet file of text columns.
 
+A file drop is read only once it is complete by the delivery protocol (``sources.delivery``): its manifest's
+sizes and hashes checked before a row is read, its row counts as each file is read, before anything is landed.
+
 Each landed row keeps where it came from (``_source_file``, ``_source_line``), so every
 quarantine entry and error can point the department at the exact row to fix.
 """
@@ -14,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from governance.sources import database, files
+from governance.sources import database, delivery, files
 from governance.sources.errors import NoDrop, SourceError
 from governance.standards.models import Dataset
 
@@ -33,8 +36,9 @@ def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
     return landing_root / dataset.department / dataset.name / day.isoformat()
 
 
-def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path) -> PullResult:
-    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet)."""
+def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path,
+                 now: float | None = None) -> PullResult:
+    """Read every file of the night's complete drop (or the SQL query) and write ``target`` (Parquet)."""
     source = dataset.source
     if source.kind == "sql":
         assert source.connection_id and source.query  # guaranteed by the Source model
@@ -44,6 +48,13 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
         return _write(_number_rows(chunks, origin[0], first_line=1), target, origin)
     folder = landing_folder(landing_root, dataset, day)
     drops = _drop_files(folder, source.pattern, dataset)
+    manifest = delivery.check_delivery(dataset, folder, day, now=now)
+    listed = {entry.name: entry for entry in manifest.files} if manifest else {}
+
+    def counted(path: Path, rows: int) -> None:
+        if manifest:
+            delivery.check_rows(dataset, day, folder, listed[path.name], rows)
+
     origins = [str(path.relative_to(landing_root)) for path in drops]
     if source.kind == "csv":
         # Streamed block by block (bounded memory); a file whose header differs fails before it is read.
@@ -51,12 +62,17 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
             first = None
             for path, origin in zip(drops, origins, strict=True):
                 blocks = files.iter_csv(path, encoding=source.encoding, delimiter=source.delimiter)
+                rows = 0
                 for index, block in enumerate(_number_rows(blocks, origin, first_line=2)):
                     if index == 0:
                         first = _check_columns(first, path, block)
+                    rows += len(block)
                     yield block
+                counted(path, rows)
         return _write(csv_chunks(), target, origins)
     frames = [(path, files.read_excel(path, sheet=source.sheet)) for path in drops]
+    for path, frame in frames:
+        counted(path, len(frame))
     _check_same_columns(frames)
     numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
     return _write((chunk for chunks in numbered for chunk in chunks), target, origins)
@@ -73,7 +89,7 @@ def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.D
 def _drop_files(folder: Path, pattern: str, dataset: Dataset) -> list[Path]:
     if not folder.is_dir():
         raise NoDrop(f"no drop for {dataset.key}: folder {folder} does not exist")
-    found = sorted(path for path in folder.glob(pattern) if path.is_file())
+    found = delivery.drop_files(folder, dataset)
     if not found:
         raise NoDrop(f"no drop for {dataset.key}: no {pattern} file in {folder}")
     resolved_folder = folder.resolve()
