@@ -11,39 +11,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from delivery_support import DAY, DAY_BEFORE, RESIDENTS, demo_nights, resident_file, settings_dataset
 from fault_support import DagTasks, run_record_of, table_state
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
-from governance.settings import get_settings
 from governance.sources.delivery import MANIFEST_NAME, Manifest, write_manifest
 from governance.sources.pull import landing_folder
-
-RESIDENTS = "public_security/resident_population"  # snapshot, CSV
-DAY_BEFORE, DAY = date(2026, 11, 26), date(2026, 11, 27)
 
 
 @pytest.fixture
 def nights(tmp_path: Path, monkeypatch, catalogue):
-    """Demo drops for two nights (no defects), a keyring, a SQLite warehouse: the pipeline's settings."""
-    monkeypatch.setenv("GOVERNANCE_VAR_ROOT", str(tmp_path))
-    monkeypatch.setenv("GOVERNANCE_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'warehouse' / 'warehouse.db'}")
-    monkeypatch.setenv("GOVERNANCE_TASK_RETRIES", "0")
-    monkeypatch.setenv("AIRFLOW_VAR_GOVERNANCE_KEYRING", keyring_to_json(generate_keyring()))
-    settings = get_settings()
-    for day in (DAY_BEFORE, DAY):
-        write_demo_data(catalogue, settings.landing_root, settings.var_root, day, rows=200, defect_share=0.0)
-    return settings
-
-
-def resident_file(settings, day: date) -> Path:
-    return next(landing_folder(settings.landing_root, settings_dataset(RESIDENTS), day).glob("*.csv"))
-
-
-def settings_dataset(key: str):
-    from governance.standards.catalogue import load_catalogue
-
-    return load_catalogue(get_settings().standards_root).dataset(key)
+    return demo_nights(tmp_path, monkeypatch, catalogue)
 
 
 def cut_to(path: Path, share: float, *, manifest: bool = True) -> int:

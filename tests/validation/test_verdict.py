@@ -38,7 +38,8 @@ def test_a_shrinking_snapshot_is_held_not_failed_and_not_published(received: int
     assert verdict.publishes is (status == PASSED)
     if status == HELD:
         (reason,) = verdict.reasons
-        assert reason.startswith("数据量骤减，暂停发布，等待部门确认：本次收到 49 行，上次发布时收到 100 行，减少 51.0%")
+        assert reason.startswith("数据量骤减，暂停发布，等待部门确认：本次收到 49 行，"
+                                 "上次发布时收到 100 行，减少 51.0%")
         assert "CONFIRM_SHRINK" in reason and "resend the whole drop" in reason
 
 

@@ -18,6 +18,7 @@ from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.oversight.deadline import nightly_deadline
 from governance.pipeline.workarea import storage_full
@@ -117,7 +118,10 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
             return _execute(_run(key, context), "record", _steps().record)
 
         chunks = plan()
-        pull() >> chunks
+        pulled = pull()
+        if dataset.source.kind != "sql":  # a query is its own delivery; files wait for a complete one
+            DeliverySensor(task_id="delivery", dataset_key=key) >> pulled
+        pulled >> chunks
         validated, masked = validate(), mask()
         validate_chunk.expand(chunk=chunks) >> validated >> mask_chunk.expand(chunk=chunks) >> masked
         masked >> publish() >> record()
