@@ -13,13 +13,14 @@ from types import ModuleType
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, Param, task
 from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
+from governance.orchestration.landing_watch import event_business_date, landing_asset
 from governance.oversight.deadline import nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.settings import Settings, get_settings
@@ -47,7 +48,9 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
     with DAG(
         dag_id=dataset.dag_id,
         description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
-        schedule=_nightly(settings),
+        # Files: 02:00 or as soon as a delivery completes (landing_watch); a query: 02:00.
+        schedule=_nightly(settings) if dataset.source.kind == "sql" else AssetOrTimeSchedule(
+            timetable=_nightly(settings), assets=landing_asset(dataset, settings)),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -157,6 +160,9 @@ def business_date(context: dict[str, Any]) -> date:
     override = (context.get("params") or {}).get("business_date")
     if override:
         return date.fromisoformat(override)
+    delivered = event_business_date(context)  # a run started by its delivery's landing event
+    if delivered:
+        return delivered
     moment = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone(get_settings().timezone).date()
 

@@ -82,7 +82,7 @@ def pull(run: Run) -> dict:
     result = pull_dataset(run.dataset, landing_root=run.settings.landing_root, day=run.logical_date,
                           target=run.area.received)
     summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
-               "seconds": round(time.monotonic() - started, 2)}
+               "seconds": round(time.monotonic() - started, 2), "delivered_at": result.delivered_at}
     run.area.write_step("pull", summary)
     return summary
 
@@ -194,6 +194,8 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
         "masked_columns": steps["mask"].get("masked_columns", {}),
         "leak_findings": steps["mask"].get("leak_findings", []),
         "published_table": publish_summary.get("table"),
+        "delivered_at": datetime.fromisoformat(steps["pull"]["delivered_at"])
+        if steps["pull"].get("delivered_at") else None,
         "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
         or publish_summary.get("skipped_reason"),
     }

@@ -9,8 +9,9 @@ quarantine entry and error can point the department at the exact row to fix.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +31,7 @@ class PullResult:
     rows: int
     files: list[str]
     columns: list[str]
+    delivered_at: str | None = None  # ISO, UTC: when the file delivery completed (None for a query)
 
 
 def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
@@ -56,6 +58,7 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
             delivery.check_rows(dataset, day, folder, listed[path.name], rows)
 
     origins = [str(path.relative_to(landing_root)) for path in drops]
+    completed = datetime.fromtimestamp(delivery.delivered_at(dataset, folder), UTC).isoformat(timespec="seconds")
     if source.kind == "csv":
         # Streamed block by block (bounded memory); a file whose header differs fails before it is read.
         def csv_chunks():
@@ -69,13 +72,14 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
                     rows += len(block)
                     yield block
                 counted(path, rows)
-        return _write(csv_chunks(), target, origins)
+        return dataclasses.replace(_write(csv_chunks(), target, origins), delivered_at=completed)
     frames = [(path, files.read_excel(path, sheet=source.sheet)) for path in drops]
     for path, frame in frames:
         counted(path, len(frame))
     _check_same_columns(frames)
     numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
-    return _write((chunk for chunks in numbered for chunk in chunks), target, origins)
+    return dataclasses.replace(_write((chunk for chunks in numbered for chunk in chunks), target, origins),
+                               delivered_at=completed)
 
 
 def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.DataFrame) -> tuple[Path, list[str]]:
