@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--date", type=date.fromisoformat, default=None, help="drop date (default: yesterday)")
     demo_data.add_argument("--rows", type=int, default=2000, help="resident population rows (others scale)")
 
+    deliveries = commands.add_parser("delivery", help="the delivery protocol (docs/operations.md)").add_subparsers()
+    manifest = _command(deliveries, "manifest", _delivery_manifest,
+                        "write MANIFEST.json (sizes, rows, SHA-256) for a drop folder; run it after the last file")
+    manifest.add_argument("folder", type=Path, help="<landing>/<department>/<dataset>/<YYYY-MM-DD>")
+    manifest.add_argument("--system", required=True, help="the exporting system (导出系统), e.g. 人口管理系统")
+    manifest.add_argument("--dataset", default=None, help="<department>/<dataset> (default: from the folder)")
+    manifest.add_argument("--date", type=date.fromisoformat, default=None,
+                          help="business date (default: the folder's name)")
+
     keys = commands.add_parser("keys", help="masking keys").add_subparsers()
     _command(keys, "init", _keys_init, "create local demo keys in var/secrets (never committed)")
     _command(keys, "status", _keys("status"), "key ids, fingerprints, status, and published values per key id")
@@ -204,6 +213,21 @@ def _demo_data(arguments: argparse.Namespace) -> int:
                             day, rows=arguments.rows)
     for drop in drops:
         print(f"{drop.dataset:45} {drop.rows:>8} rows  {drop.defect_rows:>5} defects  {drop.path}")
+    return OK
+
+
+def _delivery_manifest(arguments: argparse.Namespace) -> int:
+    from governance.sources.delivery import Manifest, write_manifest
+    from governance.standards.catalogue import load_catalogue
+
+    folder = arguments.folder.resolve()
+    catalogue = load_catalogue(get_settings().standards_root)
+    dataset = catalogue.dataset(arguments.dataset or f"{folder.parent.parent.name}/{folder.parent.name}")
+    day = arguments.date or date.fromisoformat(folder.name)
+    manifest = Manifest.read(write_manifest(folder, dataset, day, arguments.system))
+    for entry in manifest.files:
+        print(f"{entry.name}  {entry.size} bytes  {entry.rows} rows  sha256 {entry.sha256}")
+    print(f"wrote {folder / 'MANIFEST.json'} for {dataset.key} {day}")
     return OK
 
 

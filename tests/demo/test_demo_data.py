@@ -110,7 +110,12 @@ def test_every_dataset_gets_one_drop_in_its_folder(catalogue, demo):
             folder = root / "landing" / dataset.department / dataset.name / "2026-11-28"
             suffix = ".csv" if dataset.source.kind == "csv" else ".xlsx"
             assert drop.path == folder / f"{dataset.name}_20261128{suffix}"
-            assert sorted(folder.iterdir()) == [drop.path], "no partial or stray files left behind"
+            manifest = folder / "MANIFEST.json"  # the delivery protocol: written last, listing the drop
+            assert sorted(folder.iterdir()) == sorted([drop.path, manifest]), "no partial or stray files left behind"
+            listed = json.loads(manifest.read_text(encoding="utf-8"))
+            assert (listed["dataset"], listed["business_date"]) == (key, "2026-11-28")
+            assert [(f["name"], f["size"], f["rows"]) for f in listed["files"]] == [
+                (drop.path.name, drop.path.stat().st_size, drop.rows)]
         assert drop.path.is_file()
 
 

@@ -29,9 +29,12 @@ def test_every_dag_imports_without_errors(bag: DagBag) -> None:
 def test_dataset_dag_shape(bag: DagBag) -> None:
     dag = bag.dags["public_security__resident_population"]
     assert [task.task_id for task in dag.topological_sort()] == [
-        "pull", "plan", "validate_chunk", "validate", "mask_chunk", "mask", "publish", "record"]
+        "delivery", "pull", "plan", "validate_chunk", "validate", "mask_chunk", "mask", "publish", "record"]
     assert set(dag.tags) == {"public_security", "cycle:daily", "sharing:conditional"}
-    assert str(dag.timetable.timezone) in ("Asia/Shanghai", "Timezone('Asia/Shanghai')")
+    # 02:00 Asia/Shanghai, or as soon as a delivery lands (the landing Asset's watcher, issue 19)
+    assert str(dag.timetable.timetable.timezone) in ("Asia/Shanghai", "Timezone('Asia/Shanghai')")
+    assert dag.timetable.asset_condition.name == "landing.public_security__resident_population"
+    assert type(dag.timetable.asset_condition.watchers[0].trigger).__name__ == "LandingWatchTrigger"
     assert "常住人口基本信息" in dag.doc_md and "| id_number | DE0001 resident_id_number |" in dag.doc_md
     (outlet,) = dag.get_task("publish").outlets
     assert outlet.name == "shared.public_security__resident_population"

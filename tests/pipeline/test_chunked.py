@@ -16,6 +16,7 @@ from governance.demo import write_demo_data
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
+from governance.sources.delivery import write_manifest
 
 DAY = datetime.date(2026, 11, 27)
 RESIDENTS = "public_security/resident_population"
@@ -37,6 +38,7 @@ def night(tmp_path: Path, monkeypatch, catalogue, warehouse_url):
     lines = drop.read_text(encoding="utf-8").splitlines(keepends=True)
     # Keys repeated far apart: the first rows again at the end, so duplicates span the first and last chunks.
     drop.write_text("".join([*lines, lines[1], lines[2], lines[1]]), encoding="utf-8")
+    write_manifest(drop.parent, catalogue.dataset("public_security/resident_population"), DAY, "test export")
     return keyring
 
 

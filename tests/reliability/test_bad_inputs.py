@@ -26,8 +26,9 @@ from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources import SourceError, files, pull_dataset
 from governance.sources.database import read_query
+from governance.sources.delivery import count_rows, drop_files, write_manifest
 from governance.sources.pull import landing_folder
-from governance.standards.catalogue import check_catalogue
+from governance.standards.catalogue import check_catalogue, load_catalogue
 from governance.standards.models import Source
 
 DAY = datetime.date(2026, 11, 27)
@@ -59,8 +60,30 @@ def drop(tmp_path: Path, dataset, contents: dict[str, bytes]) -> Path:
     return tmp_path / "landing"
 
 
+def delivered(landing_root: Path, dataset) -> None:
+    """The department's manifest, written last (the pull reads nothing without it). A file its reader refuses
+    counts 0 rows: the reader's error comes before the count is compared."""
+    folder = landing_folder(landing_root, dataset, DAY)
+    if not folder.is_dir() or not drop_files(folder, dataset):
+        return
+    rows = {}
+    for path in drop_files(folder, dataset):
+        try:
+            rows[path.name] = count_rows(path, dataset)
+        except SourceError:
+            rows[path.name] = 0
+    write_manifest(folder, dataset, DAY, "test export", rows)
+
+
+def redeliver(path: Path) -> None:
+    """After editing a demo drop: the manifest its department would write for the edited files."""
+    catalogue = load_catalogue(get_settings().standards_root)
+    delivered(path.parents[3], catalogue.dataset(f"{path.parents[2].name}/{path.parents[1].name}"))
+
+
 def refused(tmp_path: Path, dataset, landing_root: Path, *problem: str) -> str:
     target = tmp_path / "work" / "received.parquet"
+    delivered(landing_root, dataset)
     with pytest.raises(SourceError) as error:
         pull_dataset(dataset, landing_root=landing_root, day=DAY, target=target)
     message = str(error.value)
@@ -136,6 +159,7 @@ def test_bom_and_mixed_line_endings_read_exactly(tmp_path: Path, catalogue) -> N
     dataset = catalogue.dataset(RESIDENTS)
     body = "\r\n".join([HEADER, ROW.replace("110101199003074514", "010101199003074514")]) + "\n" + ROW + "\r\n"
     landing_root = drop(tmp_path, dataset, {"drop.csv": b"\xef\xbb\xbf" + body.encode()})
+    delivered(landing_root, dataset)
     target = tmp_path / "received.parquet"
     result = pull_dataset(dataset, landing_root=landing_root, day=DAY, target=target)
     frame = pd.read_parquet(target)
@@ -155,6 +179,7 @@ def test_quoted_fields_with_line_ends_delimiters_and_doubled_quotes_read_exactly
     rows[1][6] = address
     body = "".join(",".join('"' + value.replace('"', '""') + '"' for value in row) + "\r\n" for row in rows)
     landing_root = drop(tmp_path, dataset, {"drop.csv": body.encode()})
+    delivered(landing_root, dataset)
     target = tmp_path / "received.parquet"
     assert pull_dataset(dataset, landing_root=landing_root, day=DAY, target=target).rows == 2
     frame = pd.read_parquet(target)
@@ -345,6 +370,7 @@ def test_a_long_value_under_the_limits_is_quarantined_by_its_length_rule(night, 
         sheet = workbook["参保信息"]
         sheet.cell(row=2, column=ENROLMENT_HEADER.index("name") + 1).value = "某" * 30_000
         workbook.save(path)
+        redeliver(path)
     run = steps.Run.create(key, f"long_{kind}", DAY)
     received = steps.pull(run)["rows_received"]
     summary = steps.validate(run)
@@ -470,6 +496,7 @@ def rewrite(path: Path, edit) -> None:
     rows = edit(rows)
     with path.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(rows)
+    redeliver(path)
 
 
 def shared_tables(run: steps.Run) -> list[str]:
@@ -534,6 +561,7 @@ def test_duplicate_keys_across_two_files_of_one_drop_are_all_quarantined(night) 
     for name, rows in halves.items():
         with (path.parent / name).open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+    redeliver(path)
     run = steps.Run.create(RESIDENTS, "two_files", DAY)
     pulled = steps.pull(run)
     assert [Path(name).name for name in pulled["files"]] == ["a.csv", "b.csv"]
@@ -596,6 +624,7 @@ def test_xlsx_reads_the_declared_sheet_and_flags_merged_cells(night) -> None:
     kept = sheet.cell(row=2, column=name_col).value
     sheet.merge_cells(start_row=2, start_column=name_col, end_row=3, end_column=name_col)
     workbook.save(path)
+    redeliver(path)
 
     run = steps.Run.create(ENROLMENT, "merged", DAY)
     steps.pull(run)

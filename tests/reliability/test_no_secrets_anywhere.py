@@ -42,6 +42,8 @@ import sqlalchemy as sa
 from governance.masking import keyring_from_json
 from governance.masking.leak_guard import RESIDENT_ID, identifier_counts
 from governance.sharing.tokens import token_hash
+from governance.sources.delivery import write_manifest
+from governance.standards.catalogue import load_catalogue
 from governance.warehouse import warehouse_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +122,9 @@ def night(tmp_path_factory: pytest.TempPathFactory, postgres_database_module: st
                 .glob("*.csv"))
     with drop.open("a", encoding="utf-8") as handle:
         handle.write(drop.read_text(encoding="utf-8").splitlines()[1] + ",13900000001\n")
+    # Its manifest as the export wrote it (the malformed row fails the reader before row counts are compared).
+    residents = load_catalogue(REPO_ROOT / "standards").dataset("public_security/resident_population")
+    write_manifest(drop.parent, residents, BAD_NIGHT, "test export", rows={drop.name: 0})
     failing = Path(shutil.copytree(REPO_ROOT / "standards", var_root / "standards-failing"))
     allowance = failing / "datasets" / "civil_affairs" / "subsistence_allowance.yaml"
     allowance.write_text(allowance.read_text(encoding="utf-8").replace(

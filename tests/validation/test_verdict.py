@@ -2,10 +2,10 @@
 
 import pytest
 
-from governance.pipeline.verdict import FAILED, FLAGGED, PASSED, decide
+from governance.pipeline.verdict import FAILED, FLAGGED, HELD, PASSED, decide
 from governance.standards.models import Quality
 
-STANDARD = Quality(max_quarantine_share=0.2, max_row_drop_share=0.5)
+STANDARD = Quality(max_quarantine_share=0.2, max_shrink_share=0.5)
 
 
 def test_clean_run_passes_and_publishes() -> None:
@@ -25,18 +25,56 @@ def test_quarantine_share_against_the_limit(quarantined: int, status: str) -> No
 
 
 def test_the_limit_is_the_datasets_own() -> None:
-    strict = Quality(max_quarantine_share=0.0, max_row_drop_share=0.5)
+    strict = Quality(max_quarantine_share=0.0)
     assert decide(strict, received=1000, quarantined=1, table_failures=[], previous_received=None).status == FAILED
-    lenient = Quality(max_quarantine_share=0.9, max_row_drop_share=0.5)
+    lenient = Quality(max_quarantine_share=0.9)
     assert decide(lenient, received=10, quarantined=9, table_failures=[], previous_received=None).status == FLAGGED
 
 
-@pytest.mark.parametrize(("received", "status"), [(50, PASSED), (49, FAILED), (120, PASSED)])
-def test_row_drop_against_the_previous_run(received: int, status: str) -> None:
+@pytest.mark.parametrize(("received", "status"), [(50, PASSED), (49, HELD), (120, PASSED)])
+def test_a_shrinking_snapshot_is_held_not_failed_and_not_published(received: int, status: str) -> None:
     verdict = decide(STANDARD, received=received, quarantined=0, table_failures=[], previous_received=100)
     assert verdict.status == status
-    if status == FAILED:
-        assert verdict.reasons == ("49 rows received against 100 last run, a drop of more than 50%",)
+    assert verdict.publishes is (status == PASSED)
+    if status == HELD:
+        (reason,) = verdict.reasons
+        assert reason.startswith("数据量骤减，暂停发布，等待部门确认：本次收到 49 行，"
+                                 "上次发布时收到 100 行，减少 51.0%")
+        assert "CONFIRM_SHRINK" in reason and "resend the whole drop" in reason
+
+
+def test_the_default_shrink_limit_suits_a_register() -> None:
+    """The issue's night: 1,939 residents, then an upload cut to 70% (1,361) must not replace the register."""
+    register = Quality()
+    assert register.max_shrink_share == 0.02
+    assert decide(register, received=1361, quarantined=0, table_failures=[], previous_received=1939).status == HELD
+    assert decide(register, received=1901, quarantined=0, table_failures=[], previous_received=1939).status == PASSED
+    assert decide(register, received=1900, quarantined=0, table_failures=[], previous_received=1939).status == HELD
+
+
+def test_a_confirmation_releases_only_the_count_it_names() -> None:
+    held = decide(Quality(), received=1361, quarantined=0, table_failures=[], previous_received=1939,
+                  confirmed_rows=1360)
+    assert held.status == HELD and "已收到的确认为 1360 行，与本次 1361 行不符" in held.reasons[0]
+    released = decide(Quality(), received=1361, quarantined=0, table_failures=[], previous_received=1939,
+                      confirmed_rows=1361)
+    assert released.status == PASSED
+
+
+def test_upsert_loads_are_not_held_for_a_small_delta() -> None:
+    """An upsert drop carries the day's changes; its size says nothing about the table's."""
+    assert decide(Quality(), received=10, quarantined=0, table_failures=[], previous_received=1000,
+                  snapshot=False).status == PASSED
+
+
+def test_a_failing_drop_is_failed_not_held() -> None:
+    verdict = decide(STANDARD, received=10, quarantined=5, table_failures=[], previous_received=100)
+    assert verdict.status == FAILED and len(verdict.reasons) == 1
+
+
+def test_the_old_threshold_name_is_refused_with_its_replacement() -> None:
+    with pytest.raises(ValueError, match="max_row_drop_share is replaced by max_shrink_share"):
+        Quality.model_validate({"max_row_drop_share": 0.5})
 
 
 @pytest.mark.parametrize("previous", [None, 0])
@@ -65,4 +103,4 @@ def test_every_reason_is_reported_together() -> None:
     verdict = decide(STANDARD, received=10, quarantined=5, table_failures=["table.min_rows: observed 10"],
                      previous_received=100)
     assert verdict.status == FAILED
-    assert [reason.split(" ")[0] for reason in verdict.reasons] == ["table", "5", "10"]
+    assert [reason.split(" ")[0] for reason in verdict.reasons] == ["table", "5"]

@@ -4,7 +4,8 @@ One synthetic province (Zhejiang by default, ``world``) is generated once per se
 file is cut from it (``datasets``), so the same people and companies appear in every department. The world
 depends on ``seed`` and ``rows`` only; what a given night changes (``updated_at``, remarks, which rows carry
 the planted ``defects``) depends on ``day`` too, so successive nights look like successive exports.
-``writers`` puts each drop where and how its department's source says.
+``writers`` puts each drop where and how its department's source says; a file drop's manifest is written
+last, as the delivery protocol asks of departments (``sources.delivery``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from governance.demo.datasets import dataset_frame
 from governance.demo.defects import Defects
 from governance.demo.world import World
-from governance.demo.writers import write_drop
+from governance.demo.writers import EXCEL_MAX_ROWS, write_drop
+from governance.sources.delivery import write_manifest
 from governance.standards.catalogue import Catalogue
 
 DEFAULT_PROVINCE = "33"
@@ -70,5 +72,11 @@ def write_demo_data(catalogue: Catalogue, landing_root: Path, var_root: Path, da
         frame, defects = Defects(world, columns, daily, spreadsheet=dataset.source.kind == "excel").inject(
             frame, defect_share)
         paths = write_drop(frame, dataset, columns, landing_root, var_root, day)
+        if dataset.source.kind != "sql" and dataset.delivery.completeness == "manifest":
+            # The exporter's own counts: workbooks are split at Excel's row limit, CSV is one file.
+            rows_per_file = {path.name: min(EXCEL_MAX_ROWS, len(frame) - part * EXCEL_MAX_ROWS)
+                             for part, path in enumerate(paths)} if dataset.source.kind == "excel" else {
+                                 paths[0].name: len(frame)}
+            write_manifest(paths[0].parent, dataset, day, f"{dataset.department} 演示导出 demo export", rows_per_file)
         drops.append(DemoDrop(dataset.key, paths[0], len(frame), defects, leaks, tuple(paths)))
     return drops

@@ -14,12 +14,14 @@ from types import ModuleType
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, Param, task
 from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
+from governance.orchestration.landing_watch import event_business_date, landing_asset
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
@@ -52,14 +54,19 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         dag = DeadlineDAG(
             dag_id=dataset.dag_id,
             description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
-            schedule=_nightly(settings),
+            # Files: 02:00 or as soon as a delivery completes (landing_watch); a query: 02:00.
+            schedule=_nightly(settings) if dataset.source.kind == "sql" else AssetOrTimeSchedule(
+                timetable=_nightly(settings), assets=landing_asset(dataset, settings)),
             start_date=START_DATE,
             catchup=False,
             max_active_runs=1,
             tags=[dataset.department, f"cycle:{dataset.update_cycle}", f"sharing:{dataset.sharing}"],
             doc_md=dataset_doc_md(catalogue, dataset),
             params={"business_date": Param(None, type=["null", "string"], format="date",
-                                           description="Drop date to process (YYYY-MM-DD); default: logical date")},
+                                           description="Drop date to process (YYYY-MM-DD); default: logical date"),
+                    "confirm_shrink": Param(None, type=["null", "integer"], minimum=0,
+                                            description="Rows the department confirmed for a snapshot held as "
+                                                        "shrinking (数据量骤减确认的行数)")},
             default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                           "on_failure_callback": _record_failure(dataset.key)},
             deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
@@ -124,7 +131,10 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
             return _execute(_run(key, context), "record", _steps().record)
 
         chunks = plan()
-        pull() >> chunks
+        pulled = pull()
+        if dataset.source.kind != "sql":  # a query is its own delivery; files wait for a complete one
+            DeliverySensor(task_id="delivery", dataset_key=key) >> pulled
+        pulled >> chunks
         validated, masked = validate(), mask()
         validate_chunk.expand(chunk=chunks) >> validated >> mask_chunk.expand(chunk=chunks) >> masked
         masked >> publish() >> record()
@@ -151,13 +161,18 @@ def _chunked() -> ModuleType:
 
 
 def _run(dataset_key: str, context: dict[str, Any]) -> Any:
-    return _steps().Run.create(dataset_key, context["run_id"], business_date(context))
+    confirm = (context.get("params") or {}).get("confirm_shrink")
+    return _steps().Run.create(dataset_key, context["run_id"], business_date(context),
+                               confirm_shrink=None if confirm is None else int(confirm))
 
 
 def business_date(context: dict[str, Any]) -> date:
     override = (context.get("params") or {}).get("business_date")
     if override:
         return date.fromisoformat(override)
+    delivered = event_business_date(context)  # a run started by its delivery's landing event
+    if delivered:
+        return delivered
     moment = context.get("logical_date") or context["dag_run"].run_after
     return pendulum.instance(moment).in_timezone(get_settings().timezone).date()
 

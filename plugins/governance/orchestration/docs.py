@@ -19,7 +19,7 @@ def dataset_doc_md(catalogue: Catalogue, dataset: Dataset) -> str:
         f"- Source: {dataset.source.kind}"
         + (f" ({dataset.source.encoding})" if dataset.source.kind == "csv" else ""),
         f"- Verdict: fail above {dataset.quality.max_quarantine_share:.0%} quarantined rows or a "
-        f"{dataset.quality.max_row_drop_share:.0%} drop in volume",
+        f"{dataset.quality.max_shrink_share:.0%} shrink of a snapshot (held for confirmation)",
         "",
         "| column | element | 中文名 | type | sensitivity | masking | sharing |",
         "|---|---|---|---|---|---|---|",

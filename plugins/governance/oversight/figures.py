@@ -29,7 +29,7 @@ from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
 
 _RUN_COLUMNS = ("run_id", "dataset_key", "department", "logical_date", "started_at", "finished_at", "verdict",
-                "rows_received", "rows_passed", "rows_quarantined", "rows_published")
+                "rows_received", "rows_passed", "rows_quarantined", "rows_published", "delivered_at")
 
 
 @dataclass(frozen=True)

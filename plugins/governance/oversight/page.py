@@ -38,6 +38,10 @@ def signed_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:+.1f}%"
 
 
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} min" if value < 120 else hours(value / 60)
+
+
 def hours(value: float | None) -> str:
     if value is None:
         return "—"
@@ -80,12 +84,14 @@ def board_html(board: list[Freshness], timezone: str) -> str:
 
 def scorecard_table(cards: list[Scorecard]) -> str:
     header = ("<tr><th>scope</th><th>runs</th><th>failed</th><th>pass rate</th><th>quarantine rate</th>"
-              "<th>freshness SLA met</th><th>volume vs previous</th><th>last verdict</th></tr>")
+              "<th>freshness SLA met</th><th>volume vs previous</th><th>last verdict</th>"
+              "<th>交付→发布 delivery to publish</th></tr>")
     rows = "".join(
         f"<tr class='{card.kind}' data-scope='{escape(card.scope)}'><td>{'<b>' if card.kind == 'department' else ''}"
         f"{escape(card.scope)}</td><td>{card.runs}</td><td>{card.failed}</td><td>{pct(card.pass_rate)}</td>"
         f"<td>{pct(card.quarantine_rate, 2)}</td><td>{pct(card.freshness_sla)}</td>"
-        f"<td>{signed_pct(card.volume_change_pct)}</td><td>{escape(card.last_verdict or '—')}</td></tr>"
+        f"<td>{signed_pct(card.volume_change_pct)}</td><td>{escape(card.last_verdict or '—')}</td>"
+        f"<td>{minutes(card.delivery_to_publish_min)}</td></tr>"
         for card in sorted(cards, key=lambda card: (card.kind != "department", card.department, card.scope)))
     return f"<table id='scorecards'>{header}{rows}</table>"
 

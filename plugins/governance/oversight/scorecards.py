@@ -7,7 +7,9 @@ rows as dicts. Rates are shares in [0, 1]; ``None`` means "no basis", never zero
 * pass rate: runs whose verdict is not ``failed`` / all runs;
 * quarantine rate: rows quarantined / rows received, over runs that received rows;
 * freshness SLA met: hourly checks with status ``fresh`` / all checks;
-* volume change: rows received by the latest run against the run before it, in percent.
+* volume change: rows received by the latest run against the run before it, in percent;
+* delivery to publish: median minutes from a delivery's completion (its manifest written) to the end of the
+  run that published it, over runs that published a timed delivery (how long shared data lags a drop).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from statistics import median
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -71,6 +74,16 @@ def combined_volume_change(runs_by_dataset: Mapping[str, Iterable[Row]]) -> floa
     return (sum(pair[1] for pair in pairs) - previous) / previous * 100
 
 
+def delivery_to_publish_minutes(runs: Iterable[Row]) -> float | None:
+    lags = [(_moment(run["finished_at"]) - _moment(run["delivered_at"])).total_seconds() / 60 for run in runs
+            if run.get("delivered_at") and run.get("finished_at") and (run.get("rows_published") or 0) > 0]
+    return median(lags) if lags else None
+
+
+def _moment(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Scorecard:
     scope: str  # a dataset key or a department key
@@ -83,6 +96,7 @@ class Scorecard:
     freshness_sla: float | None
     volume_change_pct: float | None
     last_verdict: str | None = None
+    delivery_to_publish_min: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: round(value, 4) if isinstance(value, float) else value for name, value in asdict(self).items()}
@@ -94,7 +108,8 @@ def dataset_scorecard(key: str, department: str, runs: Sequence[Row], checks: Se
                      failed=sum(1 for run in ordered if run.get("verdict") == "failed"),
                      pass_rate=pass_rate(ordered), quarantine_rate=quarantine_rate(ordered),
                      freshness_sla=freshness_sla(checks), volume_change_pct=volume_change(ordered),
-                     last_verdict=ordered[-1].get("verdict") if ordered else None)
+                     last_verdict=ordered[-1].get("verdict") if ordered else None,
+                     delivery_to_publish_min=delivery_to_publish_minutes(ordered))
 
 
 def scorecards(datasets: Mapping[str, str], runs: Iterable[Row], checks: Iterable[Row]) -> list[Scorecard]:
@@ -115,7 +130,8 @@ def scorecards(datasets: Mapping[str, str], runs: Iterable[Row], checks: Iterabl
             failed=sum(1 for run in department_runs if run.get("verdict") == "failed"),
             pass_rate=pass_rate(department_runs), quarantine_rate=quarantine_rate(department_runs),
             freshness_sla=freshness_sla(department_checks),
-            volume_change_pct=combined_volume_change({key: runs_by.get(key, []) for key in keys})))
+            volume_change_pct=combined_volume_change({key: runs_by.get(key, []) for key in keys}),
+            delivery_to_publish_min=delivery_to_publish_minutes(department_runs)))
     return cards
 
 

@@ -3,7 +3,7 @@
 ``plan`` (after pull) fixes the chunks and checks the whole-run rules (key uniqueness, ``keys``); each
 ``validate_chunk`` / ``mask_chunk`` handles one chunk and can run on any worker (Airflow dynamic task mapping);
 ``finish_validate`` / ``finish_mask`` add the chunks up into the same step summaries the one-piece steps write,
-so the verdict (quarantine share, row drop) is over the whole run and ``record`` and ``publish`` are unchanged.
+so the verdict (quarantine share, shrinkage) is over the whole run and ``record`` and ``publish`` are unchanged.
 The tests prove that any chunk size gives exactly the output of one chunk.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from governance import masking, validation, warehouse
+from governance import masking, validation
 from governance.masking import checks as key_checks
 from governance.masking import pseudonym_rotation
 from governance.pipeline import chunk_reports, quarantine
@@ -34,8 +34,7 @@ from governance.pipeline.chunks import (
     write_part,
 )
 from governance.pipeline.keys import duplicate_positions, unique_columns
-from governance.pipeline.steps import Run, RunFailed
-from governance.pipeline.verdict import FAILED, decide
+from governance.pipeline.steps import Run, enforce, judge
 from governance.validation import runner
 from governance.validation.suites import rule_id
 
@@ -110,8 +109,7 @@ def finish_validate(run: Run) -> dict:
     for part in parts:
         by_rule.update(part["quarantined_by_rule"])
     table_failures = list(dict.fromkeys(failure for part in parts for failure in part["table_failures"]))
-    verdict = decide(run.dataset.quality, received=received, quarantined=quarantined, table_failures=table_failures,
-                     previous_received=warehouse.previous_rows_received(run.engine, run.dataset.key, run.run_id))
+    verdict = judge(run, received=received, quarantined=quarantined, table_failures=table_failures)
     reports = chunk_reports.write_reports(
         run.area.quarantined, run.settings.reports_root / run.dataset.department / run.dataset.name,
         f"quarantine_{run.logical_date.isoformat()}") if quarantined else []
@@ -123,9 +121,7 @@ def finish_validate(run: Run) -> dict:
     docs = chunk_reports.write_docs(run, parts, plan_summary, verdict=summary)
     summary |= {"data_docs": str(docs) if docs else None, "chunks": len(parts)}
     run.area.write_step("validate", summary)
-    if verdict.status == FAILED:
-        raise RunFailed(f"{run.dataset.key} failed its standard's verdict, nothing is published: "
-                        + "; ".join(verdict.reasons))
+    enforce(run, verdict)
     return summary
 
 

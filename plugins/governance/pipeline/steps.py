@@ -18,10 +18,11 @@ from governance import masking, validation, warehouse
 from governance.masking import checks as key_checks
 from governance.masking import pseudonym_rotation
 from governance.pipeline import quarantine
-from governance.pipeline.verdict import FAILED, decide
+from governance.pipeline.verdict import CONFIRM_SHRINK_FILE, FAILED, HELD, Verdict, decide
 from governance.pipeline.workarea import WorkArea
 from governance.settings import Settings, get_settings
 from governance.sources import SourceError, pull_dataset
+from governance.sources.pull import landing_folder
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
@@ -33,6 +34,10 @@ from governance.warehouse.records import close_resolved_quarantine, has_open_qua
 
 class RunFailed(Exception):
     """The data broke the standard's verdict rules; retrying cannot help, so nothing is published."""
+
+
+class RunHeld(RunFailed):
+    """A shrinking snapshot waits for the department's confirmation; nothing is published meanwhile."""
 
 
 # Failures of the data, the standards or the keys: retrying cannot help, so the task fails at once.
@@ -49,10 +54,11 @@ class Run:
     run_id: str
     logical_date: date
     settings: Settings
+    confirm_shrink: int | None = None  # the DAG param: rows an operator confirmed for the department
 
     @classmethod
-    def create(cls, dataset_key: str, run_id: str, logical_date: date) -> Run:
-        return cls(dataset_key, run_id, logical_date, get_settings())
+    def create(cls, dataset_key: str, run_id: str, logical_date: date, confirm_shrink: int | None = None) -> Run:
+        return cls(dataset_key, run_id, logical_date, get_settings(), confirm_shrink)
 
     @cached_property
     def catalogue(self) -> Catalogue:
@@ -78,7 +84,7 @@ def pull(run: Run) -> dict:
                           target=run.area.received, columns=run.catalogue.columns(run.dataset),
                           normalise=normaliser)
     summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
-               "seconds": round(time.monotonic() - started, 2),
+               "seconds": round(time.monotonic() - started, 2), "delivered_at": result.delivered_at,
                "normalised": dict(normaliser.counts)}  # values made canonical, per column and kind: not defects
     run.area.write_step("pull", summary)
     return summary
@@ -94,9 +100,7 @@ def validate(run: Run) -> dict:
                              f"{len(passed)} passed, {len(quarantined)} quarantined")
     passed.to_parquet(run.area.passed, index=False)
     quarantined.to_parquet(run.area.quarantined, index=False)
-    verdict = decide(run.dataset.quality, received=len(received), quarantined=len(quarantined),
-                     table_failures=outcome.table_failures,
-                     previous_received=warehouse.previous_rows_received(run.engine, run.dataset.key, run.run_id))
+    verdict = judge(run, received=len(received), quarantined=len(quarantined), table_failures=outcome.table_failures)
     reports = quarantine.write_reports(
         quarantined, run.settings.reports_root / run.dataset.department / run.dataset.name,
         f"quarantine_{run.logical_date.isoformat()}") if len(quarantined) else []
@@ -110,10 +114,36 @@ def validate(run: Run) -> dict:
                                     dataset=run.dataset.key, verdict=summary)
     summary["data_docs"] = str(docs) if docs else None
     run.area.write_step("validate", summary)
+    enforce(run, verdict)
+    return summary
+
+
+def judge(run: Run, *, received: int, quarantined: int, table_failures: list[str]) -> Verdict:
+    """The standard's verdict on the whole run, against the last published load and any confirmation."""
+    return decide(run.dataset.quality, received=received, quarantined=quarantined, table_failures=table_failures,
+                  previous_received=warehouse.previous_rows_received(run.engine, run.dataset.key, run.run_id),
+                  snapshot=run.dataset.load_mode == "snapshot", confirmed_rows=confirmed_rows(run))
+
+
+def enforce(run: Run, verdict: Verdict) -> None:
+    """A failed or held verdict stops the run before masking: nothing is published."""
+    if verdict.status == HELD:
+        raise RunHeld(f"{run.dataset.key}: " + "; ".join(verdict.reasons))
     if verdict.status == FAILED:
         raise RunFailed(f"{run.dataset.key} failed its standard's verdict, nothing is published: "
                         + "; ".join(verdict.reasons))
-    return summary
+
+
+def confirmed_rows(run: Run) -> int | None:
+    """The row count the department confirmed for a shrinking snapshot: the run's ``confirm_shrink`` param,
+    else the ``CONFIRM_SHRINK`` file in the night's landing folder (its content: the count)."""
+    if run.confirm_shrink is not None:
+        return run.confirm_shrink
+    confirmation = landing_folder(run.settings.landing_root, run.dataset, run.logical_date) / CONFIRM_SHRINK_FILE
+    try:
+        return int(confirmation.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
 
 
 def mask(run: Run) -> dict:
@@ -154,7 +184,9 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
     started_at = steps["pull"].get("started_at") or _now()
     finished_at = _now()
     validate_summary, publish_summary = steps["validate"], steps["publish"]
-    verdict = FAILED if error is not None else validate_summary.get("verdict", FAILED)
+    verdict = validate_summary.get("verdict", FAILED)
+    if error is not None and verdict != HELD:  # a held run stays held; any other error fails the run
+        verdict = FAILED
     record = {
         "run_id": run.run_id, "dag_id": run.dataset.dag_id, "dataset_key": run.dataset.key,
         "department": run.dataset.department, "logical_date": run.logical_date,
@@ -169,6 +201,8 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
         "masked_columns": steps["mask"].get("masked_columns", {}),
         "leak_findings": steps["mask"].get("leak_findings", []),
         "published_table": publish_summary.get("table"),
+        "delivered_at": datetime.fromisoformat(steps["pull"]["delivered_at"])
+        if steps["pull"].get("delivered_at") else None,
         "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
         or publish_summary.get("skipped_reason"),
     }

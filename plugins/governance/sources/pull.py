@@ -1,5 +1,8 @@
 """Find a dataset's drop for one night and land it as one Parquet file of text columns.
 
+A file drop is read only once it is complete by the delivery protocol (``sources.delivery``): its manifest's
+sizes and hashes checked before a row is read, its row counts as each file is read, before anything is landed.
+
 Each landed row keeps where it came from (``_source_file``, ``_source_line``), so every
 quarantine entry and error can point the department at the exact row to fix. Values stay as delivered except
 for the normalisations the standard declares (``normalise``: the separator dot of names), made block by block.
@@ -7,9 +10,10 @@ for the normalisations the standard declares (``normalise``: the separator dot o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance.settings import get_settings
-from governance.sources import database, files
+from governance.sources import database, delivery, files
 from governance.sources.errors import NoDrop, SourceError
 from governance.standards.catalogue import ResolvedColumn, load_catalogue
 from governance.standards.models import Dataset
@@ -31,6 +35,7 @@ class PullResult:
     rows: int
     files: list[str]
     columns: list[str]
+    delivered_at: str | None = None  # ISO, UTC: when the file delivery completed (None for a query)
 
 
 def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
@@ -39,8 +44,9 @@ def landing_folder(landing_root: Path, dataset: Dataset, day: date) -> Path:
 
 def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Path,
                  columns: list[ResolvedColumn] | None = None,
-                 normalise: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> PullResult:
-    """Read every file of the night's drop (or the SQL query) and write ``target`` (Parquet), each block passed
+                 normalise: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                 now: float | None = None) -> PullResult:
+    """Read every file of the night's complete drop (or the SQL query) and write ``target`` (Parquet), each block passed
     through ``normalise`` first (``governance.validation.names.Normaliser``, which counts what it changed).
 
     ``columns`` (the dataset's columns resolved against the standards; by default from the standards the
@@ -58,22 +64,36 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
         return _write(_number_rows(chunks, origin[0], first_line=1), target, origin, normalise)
     folder = landing_folder(landing_root, dataset, day)
     drops = _drop_files(folder, source.pattern, dataset)
+    manifest = delivery.check_delivery(dataset, folder, day, now=now)
+    listed = {entry.name: entry for entry in manifest.files} if manifest else {}
+
+    def counted(path: Path, rows: int) -> None:
+        if manifest:
+            delivery.check_rows(dataset, day, folder, listed[path.name], rows)
+
     origins = [str(path.relative_to(landing_root)) for path in drops]
+    completed = datetime.fromtimestamp(delivery.delivered_at(dataset, folder), UTC).isoformat(timespec="seconds")
     if source.kind == "csv":
         # Streamed block by block (bounded memory); a file whose header differs fails before it is read.
         def csv_chunks():
             first = None
             for path, origin in zip(drops, origins, strict=True):
                 blocks = files.iter_csv(path, encoding=source.encoding, delimiter=source.delimiter)
+                rows = 0
                 for index, block in enumerate(_number_rows(blocks, origin, first_line=2)):
                     if index == 0:
                         first = _check_columns(first, path, block)
+                    rows += len(block)
                     yield block
-        return _write(csv_chunks(), target, origins, normalise)
+                counted(path, rows)
+        return dataclasses.replace(_write(csv_chunks(), target, origins, normalise), delivered_at=completed)
     frames = [(path, files.read_excel(path, sheet=source.sheet, columns=columns)) for path in drops]
+    for path, frame in frames:
+        counted(path, len(frame))
     _check_same_columns(frames)
     numbered = (_number_rows([frame], origin, first_line=2) for (_, frame), origin in zip(frames, origins, strict=True))
-    return _write((chunk for chunks in numbered for chunk in chunks), target, origins, normalise)
+    return dataclasses.replace(_write((chunk for chunks in numbered for chunk in chunks), target, origins, normalise),
+                               delivered_at=completed)
 
 
 def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.DataFrame) -> tuple[Path, list[str]]:
@@ -87,7 +107,7 @@ def _check_columns(first: tuple[Path, list[str]] | None, path: Path, block: pd.D
 def _drop_files(folder: Path, pattern: str, dataset: Dataset) -> list[Path]:
     if not folder.is_dir():
         raise NoDrop(f"no drop for {dataset.key}: folder {folder} does not exist")
-    found = sorted(path for path in folder.glob(pattern) if path.is_file())
+    found = delivery.drop_files(folder, dataset)
     if not found:
         raise NoDrop(f"no drop for {dataset.key}: no {pattern} file in {folder}")
     resolved_folder = folder.resolve()

@@ -8,6 +8,7 @@ elements, primary key, update cycle, sharing type, source and load mode.
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -148,10 +149,20 @@ class Column(Strict):
 
 
 class Quality(Strict):
-    """Verdict thresholds: above these the run fails and publishes nothing."""
+    """Verdict thresholds. Above ``max_quarantine_share`` the run fails; a snapshot whose row count falls by
+    more than ``max_shrink_share`` against the last published load is held for the department's confirmation.
+    Both publish nothing. The shrink default suits registers, which change by far less than 2% a night."""
 
     max_quarantine_share: float = Field(default=0.2, ge=0, le=1)
-    max_row_drop_share: float = Field(default=0.5, ge=0, le=1)
+    max_shrink_share: float = Field(default=0.02, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: object) -> object:
+        if isinstance(value, dict) and "max_row_drop_share" in value:
+            raise ValueError("max_row_drop_share is replaced by max_shrink_share (a shrinking snapshot is held "
+                             "for the department's confirmation, default 0.02)")
+        return value
 
 
 class FreshnessPolicy(Strict):
@@ -174,6 +185,39 @@ class FreshnessPolicy(Strict):
         return self
 
 
+class Delivery(Strict):
+    """How the platform knows a file drop is complete, and when it is due (docs/operations.md, 交付规范).
+
+    ``manifest`` (the default): the department writes ``MANIFEST.json`` last, naming every file with its size,
+    rows and SHA-256; ``quiet_period``: for a department that cannot write one, the drop is complete once the
+    folder has not changed for ``quiet_minutes``. One of the two always applies: a drop is never read on luck.
+    ``expected_by`` / ``wait_until`` are local times (Asia/Shanghai) on the morning after the business date:
+    the nightly run waits for a complete delivery until ``wait_until`` and alerts once ``expected_by`` passed.
+    """
+
+    completeness: Literal["manifest", "quiet_period"] = "manifest"
+    quiet_minutes: int | None = Field(default=None, gt=0, le=1440)
+    expected_by: time = time(1, 30)
+    wait_until: time = time(6, 0)
+
+    @field_validator("expected_by", "wait_until", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: object) -> object:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 01:30 as the number 90 (base 60)
+            raise ValueError('write the time quoted, as "HH:MM" (unquoted, YAML reads 01:30 as a number)')
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_complete(self) -> Delivery:
+        if self.completeness == "quiet_period" and self.quiet_minutes is None:
+            raise ValueError("a quiet_period delivery needs quiet_minutes (how long the folder must stay unchanged)")
+        if self.completeness == "manifest" and self.quiet_minutes is not None:
+            raise ValueError("quiet_minutes only applies to completeness: quiet_period")
+        if self.wait_until < self.expected_by:
+            raise ValueError("wait_until must not be earlier than expected_by")
+        return self
+
+
 class Dataset(Strict):
     department: Identifier
     name: Identifier
@@ -187,8 +231,15 @@ class Dataset(Strict):
     freshness_column: Identifier | None = None
     freshness: FreshnessPolicy | None = None
     source: Source
+    delivery: Delivery = Delivery()
     quality: Quality = Quality()
     columns: list[Column] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _delivery_fits_source(self) -> Dataset:
+        if self.source.kind == "sql" and "completeness" in self.delivery.model_fields_set:
+            raise ValueError("a sql source is read in one statement: its delivery takes no completeness rule")
+        return self
 
     @property
     def key(self) -> str:

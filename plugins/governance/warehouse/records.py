@@ -40,6 +40,7 @@ run_record = sa.Table(
     sa.Column("quarantined_by_rule", sa.Text(), comment="JSON object: rows quarantined per rule"),
     sa.Column("published_table", sa.String(250)),
     sa.Column("message", sa.Text()),
+    sa.Column("delivered_at", sa.DateTime(), comment="when the department's delivery completed (manifest written)"),
     sa.Index("ix_run_record_dataset", "dataset_key", "started_at"),
     comment="每次数据治理运行的记录",
 )
@@ -118,6 +119,7 @@ def ensure_governance_tables(engine: sa.Engine) -> None:
         ddl_lock(connection, "governance-tables")
         metadata.create_all(connection)
         _add_key_token_column(connection)
+        _add_delivered_at_column(connection)
 
 
 def _add_key_token_column(connection: sa.Connection) -> None:
@@ -127,6 +129,14 @@ def _add_key_token_column(connection: sa.Connection) -> None:
         connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{quarantine.name} ADD COLUMN key_token "
                                    "VARCHAR(64)"))
         quarantine_key_index.create(connection, checkfirst=True)
+
+
+def _add_delivered_at_column(connection: sa.Connection) -> None:
+    """A run record table created before deliveries were timed gets the column (NULL for older runs)."""
+    columns = sa.inspect(connection).get_columns(run_record.name, schema=GOVERNANCE_SCHEMA)
+    if "delivered_at" not in {column["name"] for column in columns}:
+        connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{run_record.name} ADD COLUMN delivered_at "
+                                   + ("TIMESTAMP" if connection.dialect.name == "postgresql" else "DATETIME")))
 
 
 def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
@@ -149,6 +159,7 @@ def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
     if isinstance(row["logical_date"], datetime):
         row["logical_date"] = row["logical_date"].date()
     row["started_at"], row["finished_at"] = _utc(row["started_at"]), _utc(row["finished_at"])
+    row["delivered_at"] = _utc(row["delivered_at"])
     if row["duration_s"] is None and row["started_at"] and row["finished_at"]:
         row["duration_s"] = (row["finished_at"] - row["started_at"]).total_seconds()
     ensure_governance_tables(engine)
