@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--suite", type=Path, default=None, help="an edited copy of the suite (default: the "
                          "dataset's suite in expectations/)")
     preview.add_argument("--examples", type=int, default=3, help="masked example rows per rule (default 3)")
+    from governance.standards.commands import add_change_commands
+
+    add_change_commands(standards, suites, _command)  # standards history|..., suites impact (change management)
 
     demo_data = _command(commands, "demo-data", _demo_data, "write synthetic drops for every dataset")
     demo_data.add_argument("--date", type=date.fromisoformat, default=None, help="drop date (default: yesterday)")

@@ -25,6 +25,7 @@ from governance.sources import SourceError, pull_dataset
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
+from governance.standards.versions import dataset_versions
 from governance.validation import data_docs
 from governance.validation.suites import SuiteError
 from governance.warehouse.grants import apply_grants
@@ -39,6 +40,10 @@ class RunFailed(Exception):
 DATA_ERRORS: tuple[type[BaseException], ...] = (
     RunFailed, SourceError, StandardsError, SuiteError, masking.KeyringError, masking.LeakBlocked,
     masking.MaskingError, warehouse.SchemaDriftError, warehouse.PublishError)
+
+
+# What a run, its Asset event and its record say about the standard and suite it was validated against.
+VERSION_FIELDS = ("standard_version", "suite_version", "standards_commit")
 
 
 @dataclass
@@ -81,9 +86,24 @@ def pull(run: Run) -> dict:
     return summary
 
 
+def suite_file(run: Run):
+    return validation.suite_path(run.dataset, run.settings.expectations_root)
+
+
+def run_suite(run: Run) -> dict:
+    """The suite the run validates with."""
+    return validation.load_suite(suite_file(run))
+
+
+def standards_versions(run: Run) -> dict:
+    """The versions of the standard and suite this run validates against (hashes and commit, never data)."""
+    return dataset_versions(run.catalogue, run.dataset, suite_file(run))
+
+
 def validate(run: Run) -> dict:
     received = pd.read_parquet(run.area.received)
-    suite = validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
+    versions = standards_versions(run)
+    suite = run_suite(run)
     outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
     docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id)
     passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
@@ -104,6 +124,7 @@ def validate(run: Run) -> dict:
         "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
         "reports": [str(path) for path in reports],
         "data_docs": str(docs) if docs else None,
+        "standards": versions,
     }
     run.area.write_step("validate", summary)
     if verdict.status == FAILED:
@@ -135,8 +156,10 @@ def publish(run: Run) -> dict:
                                load_date=run.logical_date, run_id=run.run_id)
     # A new table (or column) is closed until granted: re-apply the sharing grants after every publish.
     grants = apply_grants(run.engine, run.catalogue)
+    versions = run.area.read_step("validate").get("standards") or {}
     summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
-               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None}
+               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None,
+               **{key: versions.get(key) for key in VERSION_FIELDS}}
     run.area.write_step("publish", summary)
     return summary
 
@@ -162,6 +185,8 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
         "masked_columns": steps["mask"].get("masked_columns", {}),
         "leak_findings": steps["mask"].get("leak_findings", []),
         "published_table": publish_summary.get("table"),
+        **{key: (validate_summary.get("standards") or {}).get(key) for key in VERSION_FIELDS},
+        "standards_versions": (validate_summary.get("standards") or {}).get("detail"),
         "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
         or publish_summary.get("skipped_reason"),
     }
