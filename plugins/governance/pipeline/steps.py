@@ -26,7 +26,7 @@ from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
 from governance.standards.versions import dataset_versions
-from governance.validation import data_docs
+from governance.validation import data_docs, effective
 from governance.validation.suites import SuiteError
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
@@ -91,13 +91,18 @@ def suite_file(run: Run):
 
 
 def run_suite(run: Run) -> dict:
-    """The suite the run validates with."""
-    return validation.load_suite(suite_file(run))
+    """The suite with the rules in force on the run's business date, so a rerun of an old night validates as
+    that night did (``governance.validation.effective``)."""
+    return effective.in_force(validation.load_suite(suite_file(run)), run.logical_date).suite
 
 
 def standards_versions(run: Run) -> dict:
-    """The versions of the standard and suite this run validates against (hashes and commit, never data)."""
-    return dataset_versions(run.catalogue, run.dataset, suite_file(run))
+    """The versions of the standard and suite this run validates against (hashes and commit, never data), the
+    business date its rules are taken as of, and the rules that date defers or runs in their earlier version."""
+    versions = dataset_versions(run.catalogue, run.dataset, suite_file(run))
+    rules = effective.in_force(validation.load_suite(suite_file(run)), run.logical_date)
+    versions["detail"].update(rules.summary())
+    return versions
 
 
 def validate(run: Run) -> dict:
