@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     standards = commands.add_parser("standards", help="check or rebuild the standards").add_subparsers()
-    _command(standards, "check", _standards_check, "validate every standards file; exit 1 on problems")
+    check = _command(standards, "check", _standards_check, "validate every standards file and check breaking "
+                     "changes against git HEAD (or --base) have a notice; exit 1 on problems")
+    check.add_argument("--base", default=None, help="git revision to compare with (default HEAD; no git: skipped)")
     _command(standards, "build-divisions", _build_divisions,
              "regenerate standards/codes/divisions.csv from python-stdnum's GB/T 2260 data")
 
@@ -116,7 +118,7 @@ def yesterday() -> date:
     return datetime.now(ZoneInfo(get_settings().timezone)).date() - timedelta(days=1)
 
 
-def _standards_check(_: argparse.Namespace) -> int:
+def _standards_check(arguments: argparse.Namespace) -> int:
     from governance.standards.catalogue import check_catalogue
 
     settings = get_settings()
@@ -128,7 +130,9 @@ def _standards_check(_: argparse.Namespace) -> int:
         return PROBLEMS
     print(f"standards OK: {len(catalogue.departments)} departments, {len(catalogue.elements)} elements, "
           f"{len(catalogue.code_tables)} code tables, {len(catalogue.datasets)} datasets")
-    return OK
+    from governance.standards.commands import breaking_check
+
+    return breaking_check(catalogue, arguments.base)
 
 
 def _build_divisions(_: argparse.Namespace) -> int:

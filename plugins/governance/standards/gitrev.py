@@ -45,19 +45,13 @@ def show(folder: Path, rev: str, path: str) -> bytes | None:
 
 def export(folder: Path, rev: str, target: Path) -> bool:
     """Write ``folder``'s tree at ``rev`` into ``target`` (for loading an older catalogue); False if impossible."""
-    prefix = git(folder, "rev-parse", "--show-prefix")
-    archive = git(folder, "archive", "--format=tar", rev, "--", ".") if prefix is not None else None
+    archive = git(folder, "archive", "--format=tar", rev, "--", ".")  # run in a subfolder: paths relative to it
     if archive is None:
         return False
-    strip = prefix.decode().strip()
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        members = []
-        for member in tar.getmembers():
-            if member.name.startswith(strip) and (member.isfile() or member.isdir()):
-                member.name = member.name[len(strip):] or "."
-                members.append(member)
-        tar.extractall(target, members=members, filter="data")
+        tar.extractall(target, members=[member for member in tar.getmembers() if member.isfile() or member.isdir()],
+                       filter="data")
     return True
 
 
