@@ -29,6 +29,19 @@ def add_change_commands(standards: argparse._SubParsersAction, suites: argparse.
                      "tell consumer departments (alert channel) of breaking changes and new notices since --base")
     notify.add_argument("--base", required=True, help="git revision before the merge (e.g. ORIG_HEAD, origin/main~1)")
     notify.add_argument("--dry-run", action="store_true", help="print the notices, send nothing")
+    impact = command(suites, "impact", _impact,
+                     "run the proposed and the current suite side by side over the last landed drops and report, "
+                     "per rule and night, rows newly quarantined and newly released (masked examples only)")
+    impact.add_argument("dataset", nargs="?", default=None,
+                        help="<department>/<dataset> (default: every dataset whose suite differs from --base)")
+    impact.add_argument("--nights", type=int, default=7, help="how many of the last landed drops (default 7)")
+    impact.add_argument("--suite", type=Path, default=None,
+                        help="the proposed suite (default: the dataset's file in expectations/)")
+    impact.add_argument("--base", default=None, help="git revision of the current suite (default HEAD; with "
+                        "--suite and no --base: the file in expectations/)")
+    impact.add_argument("--examples", type=int, default=3, help="masked example rows per rule and night (default 3)")
+    impact.add_argument("--demo", action="store_true", help="on generated demo drops for the last nights in a "
+                        "temporary folder instead of the landing folder (needs no landing data: for CI)")
 
 
 def _history(arguments: argparse.Namespace) -> int:
@@ -110,3 +123,82 @@ def _notify(arguments: argparse.Namespace) -> int:
         print(f"sent {len(notices) - failed} notice(s)" + (f", {failed} not delivered" if failed else ""))
         return PROBLEMS if failed else OK
     return OK
+
+
+def _impact(arguments: argparse.Namespace) -> int:
+    """Impact of suite changes on real (or, with --demo, generated) deliveries; a report, so 0 unless broken."""
+    from governance.standards.catalogue import load_catalogue
+    from governance.validation.impact import ImpactError
+    from governance.validation.suites import SuiteError
+
+    settings = get_settings()
+    catalogue = load_catalogue(settings.standards_root)
+    try:
+        pairs = _suite_pairs(catalogue, arguments)
+    except (KeyError, SuiteError) as error:
+        print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
+        return ERROR
+    if not pairs:
+        print(f"no suite differs from {arguments.base or 'HEAD'}: nothing to compare")
+        return OK
+    with tempfile.TemporaryDirectory(prefix="suite-impact-demo-") as scratch:
+        landing = _demo_landing(catalogue, Path(scratch), arguments.nights) if arguments.demo else settings.landing_root
+        status = OK
+        for dataset, current, proposed, labels in pairs:
+            try:
+                from governance.validation.impact import impact
+
+                report = impact(catalogue, dataset, landing, current=current, proposed=proposed,
+                                nights=arguments.nights, examples=arguments.examples, labels=labels)
+            except SuiteError as error:
+                print(f"{dataset.key}: broken suite: {error}")
+                status = PROBLEMS
+                continue
+            except ImpactError as error:
+                print(f"{dataset.key}: {error}")
+                status = max(status, ERROR if arguments.dataset else OK)
+                continue
+            print(report.render())
+    return status
+
+
+def _suite_pairs(catalogue: Catalogue, arguments: argparse.Namespace) -> list[tuple]:
+    """(dataset, current suite, proposed suite, labels) for the named dataset or every changed suite."""
+    import json
+
+    from governance.standards import gitrev
+    from governance.validation.suites import SuiteError, read_suite_json, suite_path
+
+    root = get_settings().expectations_root
+    datasets = [catalogue.dataset(arguments.dataset)] if arguments.dataset else list(catalogue.datasets.values())
+    if arguments.suite and not arguments.dataset:
+        raise KeyError("--suite needs the dataset it is proposed for")
+    pairs = []
+    for dataset in datasets:
+        path = suite_path(dataset, root)
+        proposed_file = arguments.suite or path
+        proposed = read_suite_json(proposed_file)
+        if arguments.suite and not arguments.base:
+            pairs.append((dataset, read_suite_json(path), proposed, (str(path), str(proposed_file))))
+            continue
+        rev = arguments.base or "HEAD"
+        content = gitrev.show(path.parent, rev, path.name)
+        if content is None:
+            if arguments.dataset:
+                raise SuiteError(str(path), f"no version at git revision {rev} to compare with (use --suite)")
+            continue
+        if arguments.dataset or content != proposed_file.read_bytes():
+            pairs.append((dataset, json.loads(content), proposed, (f"{path.name}@{rev}", str(proposed_file))))
+    return pairs
+
+
+def _demo_landing(catalogue: Catalogue, scratch: Path, nights: int) -> Path:
+    """Generated drops for the last ``nights`` days (different each night) in ``scratch``: CI has no landing data."""
+    from datetime import timedelta
+
+    from governance.demo import write_demo_data
+
+    for back in range(1, nights + 1):
+        day = _today() - timedelta(days=back)
+        write_demo_data(catalogue, scratch / "landing", scratch / "var", day, rows=300, seed=day.toordinal())
+    return scratch / "landing"
