@@ -29,6 +29,10 @@ def add_change_commands(standards: argparse._SubParsersAction, suites: argparse.
                      "tell consumer departments (alert channel) of breaking changes and new notices since --base")
     notify.add_argument("--base", required=True, help="git revision before the merge (e.g. ORIG_HEAD, origin/main~1)")
     notify.add_argument("--dry-run", action="store_true", help="print the notices, send nothing")
+    export = command(standards, "export", _export, "write every dataset as an Open Data Contract Standard v3 "
+                     "document (schema, quality rules, SLA, owner), validated against the ODCS JSON schema")
+    export.add_argument("--format", choices=("odcs",), default="odcs", help="odcs (Open Data Contract Standard v3.2)")
+    export.add_argument("--output", type=Path, default=None, help="folder (default: var/contracts)")
     impact = command(suites, "impact", _impact,
                      "run the proposed and the current suite side by side over the last landed drops and report, "
                      "per rule and night, rows newly quarantined and newly released (masked examples only)")
@@ -202,3 +206,31 @@ def _demo_landing(catalogue: Catalogue, scratch: Path, nights: int) -> Path:
         day = _today() - timedelta(days=back)
         write_demo_data(catalogue, scratch / "landing", scratch / "var", day, rows=300, seed=day.toordinal())
     return scratch / "landing"
+
+
+def _export(arguments: argparse.Namespace) -> int:
+    """One ``<department>/<dataset>.odcs.yaml`` per dataset; exit 1 (nothing written for it) if one is invalid."""
+    from governance.standards.catalogue import load_catalogue
+    from governance.standards.odcs import ContractError, dataset_contract, dumps, validate_contract
+    from governance.standards.versions import dataset_versions
+    from governance.validation.suites import read_suite_json, suite_path
+
+    settings = get_settings()
+    catalogue = load_catalogue(settings.standards_root)
+    output = arguments.output or settings.var_root / "contracts"
+    status = OK
+    for key, dataset in sorted(catalogue.datasets.items()):
+        path = suite_path(dataset, settings.expectations_root)
+        version = dataset_versions(catalogue, dataset, path)["standard_version"]
+        document = dataset_contract(catalogue, dataset, read_suite_json(path), version=version, today=_today())
+        try:
+            validate_contract(document)
+        except ContractError as error:
+            print(f"{key}: not a valid ODCS document: {error}")
+            status = PROBLEMS
+            continue
+        target = output / dataset.department / f"{dataset.name}.odcs.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(dumps(document), encoding="utf-8")
+        print(f"wrote {target}")
+    return status
