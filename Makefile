@@ -26,8 +26,9 @@ demo: venv
 	$(GOV) demo-data $(DATE_ARG) --rows $(ROWS)
 	$(GOV) demo $(DATE_ARG)
 
+# BASE=<git revision> (CI: the target branch) compares the standards with it for breaking changes; default HEAD.
 test: venv lint
-	$(GOV) standards check
+	$(GOV) standards check $(if $(BASE),--base $(BASE),)
 	$(GOV) suites check
 	$(BIN)/pytest
 

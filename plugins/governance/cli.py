@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     standards = commands.add_parser("standards", help="check or rebuild the standards").add_subparsers()
-    _command(standards, "check", _standards_check, "validate every standards file; exit 1 on problems")
+    check = _command(standards, "check", _standards_check, "validate every standards file and check breaking "
+                     "changes against git HEAD (or --base) have a notice; exit 1 on problems")
+    check.add_argument("--base", default=None, help="git revision to compare with (default HEAD; no git: skipped)")
     _command(standards, "build-divisions", _build_divisions,
              "regenerate standards/codes/divisions.csv from python-stdnum's GB/T 2260 data")
 
@@ -58,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--suite", type=Path, default=None, help="an edited copy of the suite (default: the "
                          "dataset's suite in expectations/)")
     preview.add_argument("--examples", type=int, default=3, help="masked example rows per rule (default 3)")
+    from governance.standards.commands import add_change_commands
+
+    add_change_commands(standards, suites, _command)  # standards history|..., suites impact (change management)
 
     demo_data = _command(commands, "demo-data", _demo_data, "write synthetic drops for every dataset")
     demo_data.add_argument("--date", type=date.fromisoformat, default=None, help="drop date (default: yesterday)")
@@ -129,7 +134,7 @@ def yesterday() -> date:
     return datetime.now(ZoneInfo(get_settings().timezone)).date() - timedelta(days=1)
 
 
-def _standards_check(_: argparse.Namespace) -> int:
+def _standards_check(arguments: argparse.Namespace) -> int:
     from governance.standards.catalogue import check_catalogue
 
     settings = get_settings()
@@ -141,7 +146,9 @@ def _standards_check(_: argparse.Namespace) -> int:
         return PROBLEMS
     print(f"standards OK: {len(catalogue.departments)} departments, {len(catalogue.elements)} elements, "
           f"{len(catalogue.code_tables)} code tables, {len(catalogue.datasets)} datasets")
-    return OK
+    from governance.standards.commands import breaking_check
+
+    return breaking_check(catalogue, arguments.base)
 
 
 def _build_divisions(_: argparse.Namespace) -> int:

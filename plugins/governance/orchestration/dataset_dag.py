@@ -122,7 +122,9 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
             summary = _execute(_run(key, context), "publish", _publish_whole)
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
-                "load_mode": summary["load_mode"], "table": summary["table"]}
+                "load_mode": summary["load_mode"], "table": summary["table"],
+                # the standard and suite the rows were validated against (governance.standards.versions)
+                **{field: summary.get(field) for field in ("standard_version", "suite_version", "standards_commit")}}
             return summary
 
         @task(task_id="record")

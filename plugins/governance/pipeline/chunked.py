@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from governance import masking, validation
 from governance.masking import checks as key_checks
 from governance.masking import pseudonym_rotation
-from governance.pipeline import chunk_reports, quarantine
+from governance.pipeline import chunk_reports, quarantine, steps
 from governance.pipeline.chunks import (
     chunk_bounds,
     chunk_count,
@@ -40,7 +40,7 @@ from governance.validation.suites import rule_id
 
 
 def _suite(run: Run) -> dict[str, Any]:
-    return validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
+    return steps.run_suite(run)
 
 
 def plan(run: Run, chunk_rows: int | None = None) -> dict:
@@ -64,6 +64,7 @@ def plan(run: Run, chunk_rows: int | None = None) -> dict:
     unique.astype({"rule": "string", "column": "string", "reason": "string"}).to_parquet(
         chunks_folder(run.area) / "unique.parquet", index=False)
     summary = {"rows": rows, "chunk_rows": chunk_rows, "chunks": list(range(chunk_count(rows, chunk_rows))),
+               "standards": steps.standards_versions(run),
                "unique_rules": [rule_id(expectation) for expectation in split.unique],
                "unique_rows": int(unique["row"].nunique()) if len(unique) else 0}
     run.area.write_step("plan", summary)
@@ -117,6 +118,7 @@ def finish_validate(run: Run) -> dict:
         "rows_received": received, "rows_passed": passed, "rows_quarantined": quarantined,
         "quarantined_by_rule": dict(by_rule), "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
         "reports": [str(path) for path in reports],
+        "standards": plan_summary.get("standards"),
     }
     docs = chunk_reports.write_docs(run, parts, plan_summary, verdict=summary)
     summary |= {"data_docs": str(docs) if docs else None, "chunks": len(parts)}

@@ -26,7 +26,8 @@ from governance.sources.pull import landing_folder
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
-from governance.validation import data_docs, names
+from governance.standards.versions import dataset_versions
+from governance.validation import data_docs, effective, names
 from governance.validation.suites import SuiteError
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
@@ -44,6 +45,10 @@ class RunHeld(RunFailed):
 DATA_ERRORS: tuple[type[BaseException], ...] = (
     RunFailed, SourceError, StandardsError, SuiteError, masking.KeyringError, masking.LeakBlocked,
     masking.MaskingError, warehouse.SchemaDriftError, warehouse.PublishError)
+
+
+# What a run, its Asset event and its record say about the standard and suite it was validated against.
+VERSION_FIELDS = ("standard_version", "suite_version", "standards_commit")
 
 
 @dataclass
@@ -90,9 +95,29 @@ def pull(run: Run) -> dict:
     return summary
 
 
+def suite_file(run: Run):
+    return validation.suite_path(run.dataset, run.settings.expectations_root)
+
+
+def run_suite(run: Run) -> dict:
+    """The suite with the rules in force on the run's business date, so a rerun of an old night validates as
+    that night did (``governance.validation.effective``)."""
+    return effective.in_force(validation.load_suite(suite_file(run)), run.logical_date).suite
+
+
+def standards_versions(run: Run) -> dict:
+    """The versions of the standard and suite this run validates against (hashes and commit, never data), the
+    business date its rules are taken as of, and the rules that date defers or runs in their earlier version."""
+    versions = dataset_versions(run.catalogue, run.dataset, suite_file(run))
+    rules = effective.in_force(validation.load_suite(suite_file(run)), run.logical_date)
+    versions["detail"].update(rules.summary())
+    return versions
+
+
 def validate(run: Run) -> dict:
     received = pd.read_parquet(run.area.received)
-    suite = validation.load_suite(validation.suite_path(run.dataset, run.settings.expectations_root))
+    versions = standards_versions(run)
+    suite = run_suite(run)
     outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
     passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
     if len(passed) + len(quarantined) != len(received):
@@ -109,6 +134,7 @@ def validate(run: Run) -> dict:
         "quarantined_by_rule": quarantine.rule_counts(outcome.row_failures),
         "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
         "reports": [str(path) for path in reports],
+        "standards": versions,
     }
     docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id,
                                     dataset=run.dataset.key, verdict=summary)
@@ -172,8 +198,10 @@ def publish(run: Run) -> dict:
     from governance.sharing.roles import sync_service_role  # deferred: the sharing package imports FastAPI
 
     sync_service_role(run.engine, run.catalogue, create=False)  # the sharing service's role, if there is one
+    versions = run.area.read_step("validate").get("standards") or {}
     summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
-               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None}
+               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None,
+               **{key: versions.get(key) for key in VERSION_FIELDS}}
     run.area.write_step("publish", summary)
     return summary
 
@@ -203,6 +231,8 @@ def record(run: Run, *, error: BaseException | None = None) -> dict:
         "published_table": publish_summary.get("table"),
         "delivered_at": datetime.fromisoformat(steps["pull"]["delivered_at"])
         if steps["pull"].get("delivered_at") else None,
+        **{key: (validate_summary.get("standards") or {}).get(key) for key in VERSION_FIELDS},
+        "standards_versions": (validate_summary.get("standards") or {}).get("detail"),
         "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
         or publish_summary.get("skipped_reason"),
     }

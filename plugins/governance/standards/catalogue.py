@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from governance.standards.agreements import Agreement, AgreementFile, check_agreement
 from governance.standards.models import (
+    MIN_NOTICE_DAYS,
     SENSITIVE_GRADES,
     CodeTableFile,
     Column,
@@ -303,6 +304,11 @@ def _check_dataset(catalogue: Catalogue, dataset: Dataset, report: Callable[[Key
         elif element is not None and element.type not in ("date", "datetime"):
             report(("dataset", "freshness_column"), "freshness-type",
                    f"freshness column {column.name} must be a date or datetime, not {element.type}")
+    for index, notice in enumerate(dataset.changes):
+        if (notice.effective_from - notice.notice).days < MIN_NOTICE_DAYS:
+            report(("dataset", "changes", index, "effective_from"), "notice-period",
+                   f"a change effective {notice.effective_from} announced on {notice.notice} gives consumers "
+                   f"{(notice.effective_from - notice.notice).days} days; at least {MIN_NOTICE_DAYS} are needed")
     if dataset.sharing == "not_shared" and not dataset.sharing_basis:
         report(("dataset", "sharing"), "sharing-basis", "a not_shared dataset must cite its legal basis")
 

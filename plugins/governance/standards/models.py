@@ -8,7 +8,7 @@ elements, primary key, update cycle, sharing type, source and load mode.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +21,7 @@ Validator = Literal["resident_id", "credit_code", "mobile", "person_name"]
 UpdateCycle = Literal["daily", "weekly", "monthly"]
 LoadMode = Literal["snapshot", "upsert"]
 SENSITIVE_GRADES = frozenset({"L3", "L4"})
+MIN_NOTICE_DAYS = 30  # days between telling consumers of a breaking change and its effective date
 
 
 class Strict(BaseModel):
@@ -218,6 +219,18 @@ class Delivery(Strict):
         return self
 
 
+class ChangeNotice(Strict):
+    """A change announced to the dataset's consumers (governance.standards.breaking): ``notice`` is the day they
+    were told, ``effective_from`` the first day the change may apply; ``columns`` (empty: the whole dataset)
+    are the columns it concerns. A breaking change merges only under a notice announced in an earlier version,
+    on or after its ``effective_from``."""
+
+    effective_from: date
+    notice: date
+    summary: str = Field(min_length=2)
+    columns: list[Identifier] = []
+
+
 class Dataset(Strict):
     department: Identifier
     name: Identifier
@@ -234,6 +247,7 @@ class Dataset(Strict):
     delivery: Delivery = Delivery()
     quality: Quality = Quality()
     columns: list[Column] = Field(min_length=1)
+    changes: list[ChangeNotice] = []  # announced changes (变更公告), oldest first
 
     @model_validator(mode="after")
     def _delivery_fits_source(self) -> Dataset:

@@ -18,6 +18,7 @@ from typing import Any
 
 from governance.standards.catalogue import Catalogue
 from governance.standards.models import Dataset
+from governance.validation import effective
 from governance.validation.baseline import loosenings
 from governance.validation.runner import (
     SUITE_KEYS,
@@ -88,6 +89,22 @@ def check_suites(catalogue: Catalogue, expectations_root: Path) -> SuiteCheck:
     return report
 
 
+def _effective_problems(expectation: dict[str, Any], columns: set[str], dataset: Dataset) -> list[str]:
+    """``meta.effective_from`` is a date, ``meta.replaces`` (the rule's earlier kwargs) builds and names the
+    standard's columns (``governance.validation.effective``)."""
+    found = effective.problems(expectation)
+    previous = (expectation.get("meta") or {}).get(effective.REPLACES) if isinstance(expectation.get("meta"),
+                                                                                        dict) else None
+    if isinstance(previous, dict) and not found:
+        try:
+            build_expectation({"type": expectation.get("type"), "kwargs": previous})
+        except ExpectationProblem as error:
+            found.append(f"meta.replaces: {error.message}")
+        found += [f"meta.replaces: column {column!r} is not in the standard of {dataset.key}"
+                  for column in _columns(previous) if column not in columns]
+    return found
+
+
 def _display(path: Path, root: Path) -> str:
     return str(path.relative_to(root.parent))
 
@@ -132,6 +149,8 @@ def _check_suite(name: str, suite: dict[str, Any], dataset: Dataset, catalogue: 
             problem(label, "duplicate-rule", f"rule id {rule!r} is also used by {by_rule[rule][0]}")
         elif rule is not None:
             by_rule[rule] = (label, expectation)
+        problems.extend(SuiteProblem(name, label, "effective-date", reason) for reason in _effective_problems(
+            expectation, columns, dataset))
         waiver = (expectation.get("meta") or {}).get("waiver") if isinstance(expectation.get("meta"), dict) else None
         if waiver is not None and not _is_reason(waiver):
             problem(label, "suite-shape", "meta.waiver must be the reason, as text")

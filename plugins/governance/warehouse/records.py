@@ -41,6 +41,11 @@ run_record = sa.Table(
     sa.Column("published_table", sa.String(250)),
     sa.Column("message", sa.Text()),
     sa.Column("delivered_at", sa.DateTime(), comment="when the department's delivery completed (manifest written)"),
+    # Which standard and suite the run was validated against (governance.standards.versions).
+    sa.Column("standard_version", sa.String(64), comment="content hash of the standard, elements and code tables"),
+    sa.Column("suite_version", sa.String(64), comment="content hash of the expectation suite"),
+    sa.Column("standards_commit", sa.String(64), comment="git commit of the standards, where there is one"),
+    sa.Column("standards_versions", sa.Text(), comment="JSON: every hash, the rules' business date, rules deferred"),
     sa.Index("ix_run_record_dataset", "dataset_key", "started_at"),
     comment="每次数据治理运行的记录",
 )
@@ -107,7 +112,9 @@ pseudonym_map = sa.Table(
     comment="假名映射: 轮换期间当前假名与新假名的对应(只有假名, 不含原值)",
 )
 
-_JSON_COLUMNS = ("masked_columns", "leak_findings", "quarantined_by_rule")
+_JSON_COLUMNS = ("masked_columns", "leak_findings", "quarantined_by_rule", "standards_versions")
+# Columns added to run_record after it was first deployed: an older table gets them on the next write.
+_ADDED_RUN_COLUMNS = ("delivered_at", "standard_version", "suite_version", "standards_commit", "standards_versions")
 _QUARANTINE_FIELDS = ("source_file", "source_line", "rules", "masked_row", "raw_row_encrypted", "status",
                       "closed_by_run", "key_token")
 _CLOSE_BATCH = 1000  # entry ids per UPDATE, well under every driver's bound-parameter limit
@@ -119,7 +126,7 @@ def ensure_governance_tables(engine: sa.Engine) -> None:
         ddl_lock(connection, "governance-tables")
         metadata.create_all(connection)
         _add_key_token_column(connection)
-        _add_delivered_at_column(connection)
+        _add_run_record_columns(connection)
 
 
 def _add_key_token_column(connection: sa.Connection) -> None:
@@ -131,12 +138,16 @@ def _add_key_token_column(connection: sa.Connection) -> None:
         quarantine_key_index.create(connection, checkfirst=True)
 
 
-def _add_delivered_at_column(connection: sa.Connection) -> None:
-    """A run record table created before deliveries were timed gets the column (NULL for older runs)."""
-    columns = sa.inspect(connection).get_columns(run_record.name, schema=GOVERNANCE_SCHEMA)
-    if "delivered_at" not in {column["name"] for column in columns}:
-        connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{run_record.name} ADD COLUMN delivered_at "
-                                   + ("TIMESTAMP" if connection.dialect.name == "postgresql" else "DATETIME")))
+def _add_run_record_columns(connection: sa.Connection) -> None:
+    """A run_record table created before runs recorded their delivery time and standards versions gets those
+    columns (NULL for the runs already recorded: unknown)."""
+    present = {column["name"] for column in sa.inspect(connection).get_columns(run_record.name,
+                                                                                schema=GOVERNANCE_SCHEMA)}
+    for name in _ADDED_RUN_COLUMNS:
+        if name not in present:
+            column_type = run_record.c[name].type.compile(dialect=connection.dialect)
+            connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{run_record.name} ADD COLUMN {name} "
+                                       f"{column_type}"))
 
 
 def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
