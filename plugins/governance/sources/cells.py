@@ -8,9 +8,11 @@ cell data type and, for every column whose element is text (identifiers, codes, 
 cell there is a number or a date in ``_numeric_cells`` (the column names, comma-separated): validation
 quarantines those cells as ``numeric_cell`` whatever digits they show (``validation.runner``).
 
-Number and date elements take number and date cells: a date cell (or a bare serial number in a date column) is
-read in the workbook's own date system (1900 or 1904, ``workbook.epoch``) and written as text in the element's
-format, so the date rule judges it like any text date; a number is written in plain decimal notation.
+Number and date elements take number and date cells: a date cell is read in the workbook's own date system
+(1900 or 1904, ``workbook.epoch``; openpyxl converts the serial Excel stores) and written as text in the
+element's format, so the date rule judges it like any text date; a number is written in plain decimal notation.
+A bare number in a date column stays its digits (the date rule refuses it): ``2024`` typed as a year would
+otherwise become the serial date 1905-07-16.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pandas as pd
-from openpyxl.utils.datetime import from_excel
 
 from governance.masking.untrusted import is_safe_name
 from governance.sources.errors import SourceError
@@ -33,7 +34,6 @@ from governance.validation.suites import strftime_format
 
 NUMERIC_CELLS = "_numeric_cells"
 _NUMBER, _DATE, _TEXT, _ERROR = "n", "d", "s", "e"  # openpyxl's cell data types, as read
-_LAST_SERIAL = 2_958_465  # 9999-12-31, Excel's last date
 _DATE_TYPES = ("date", "datetime")
 
 
@@ -69,7 +69,7 @@ def read_sheet(path: Path, sheet: str | int, expected: dict[str, Expected]) -> p
             raise SourceError(f"{path}: sheet {sheet!r} not found (the workbook has {shown})")
         worksheet = book[sheet] if isinstance(sheet, str) else book.worksheets[sheet]
         worksheet.reset_dimensions()  # a sheet's declared size can be wrong: read to its real end
-        header, body, flagged = _read_rows(worksheet.iter_rows(), expected, book.epoch)
+        header, body, flagged = _read_rows(worksheet.iter_rows(), expected)
     except SourceError:
         raise
     except Exception as error:
@@ -90,8 +90,8 @@ def read_sheet(path: Path, sheet: str | int, expected: dict[str, Expected]) -> p
     return frame
 
 
-def _read_rows(rows: Iterator[tuple], expected: dict[str, Expected],
-               epoch: datetime.datetime) -> tuple[list[str], list[list[str | None]], list[tuple[int, int]]]:
+def _read_rows(rows: Iterator[tuple],
+               expected: dict[str, Expected]) -> tuple[list[str], list[list[str | None]], list[tuple[int, int]]]:
     """Header names, the body as text rows (trailing empty rows dropped) and the (row, column) positions of
     number and date cells in text columns."""
     first = next(rows, ())
@@ -113,7 +113,7 @@ def _read_rows(rows: Iterator[tuple], expected: dict[str, Expected],
                 values.append(value or None)
                 continue
             kind = kinds[index] if index < len(kinds) else None
-            values.append(_text(value, data_type, kind, epoch))
+            values.append(_text(value, data_type, kind))
             if data_type in (_NUMBER, _DATE) and index < len(text) and text[index]:
                 flagged.append((len(body), index))
         body.append(values)
@@ -130,7 +130,7 @@ def _header_name(value: object, index: int) -> str:
     return str(value).strip().lstrip("\ufeff")
 
 
-def _text(value: object, data_type: str, kind: Expected | None, epoch: datetime.datetime) -> str | None:
+def _text(value: object, data_type: str, kind: Expected | None) -> str | None:
     """A cell's text as the validator judges it (see the module docstring); None for an empty or error cell."""
     if data_type == _ERROR:
         return None
@@ -139,8 +139,6 @@ def _text(value: object, data_type: str, kind: Expected | None, epoch: datetime.
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
-        if kind is not None and kind.type in _DATE_TYPES and 0 < value <= _LAST_SERIAL:
-            return _date_text(from_excel(value, epoch), kind)
         return _number_text(value)
     if isinstance(value, datetime.datetime) and kind is not None and kind.type in _DATE_TYPES:
         return _date_text(value, kind)

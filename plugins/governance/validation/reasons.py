@@ -18,7 +18,7 @@ EXPLANATIONS: dict[str, str] = {
     "not_in_code_table": "代码不在标准代码表中 (注意前导零, 如民族 01 不能写成 1), 请按代码表填写",
     "bad_length": "长度不符合标准",
     "pattern_mismatch": "格式不符合标准",
-    "bad_date": "日期格式不符 (标准格式如 2026-11-28) 或日期不存在",
+    "bad_date": "日期格式不符 (标准格式如 2026-11-28) 或日期不存在; Excel 中请把该列设为日期格式, 不要填纯数字",
     "bad_number": "不是合规的数字, 或位数 / 小数位超出标准",
     "gender_mismatch": "性别与身份证号第 17 位 (奇数为男, 偶数为女) 不一致",
     "birth_date_mismatch": "出生日期与身份证号中的出生日期不一致",
