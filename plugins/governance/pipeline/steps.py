@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
 from governance.standards.versions import dataset_versions
 from governance.validation import data_docs, effective, names
-from governance.validation.suites import SuiteError
+from governance.validation.suites import SuiteError, read_suite_json
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
 
@@ -95,7 +96,7 @@ def pull(run: Run) -> dict:
     return summary
 
 
-def suite_file(run: Run):
+def suite_file(run: Run) -> Path:
     return validation.suite_path(run.dataset, run.settings.expectations_root)
 
 
@@ -109,7 +110,7 @@ def standards_versions(run: Run) -> dict:
     """The versions of the standard and suite this run validates against (hashes and commit, never data), the
     business date its rules are taken as of, and the rules that date defers or runs in their earlier version."""
     versions = dataset_versions(run.catalogue, run.dataset, suite_file(run))
-    rules = effective.in_force(validation.load_suite(suite_file(run)), run.logical_date)
+    rules = effective.in_force(read_suite_json(suite_file(run)), run.logical_date)
     versions["detail"].update(rules.summary())
     return versions
 

@@ -132,7 +132,6 @@ def _notify(arguments: argparse.Namespace) -> int:
 def _impact(arguments: argparse.Namespace) -> int:
     """Impact of suite changes on real (or, with --demo, generated) deliveries; a report, so 0 unless broken."""
     from governance.standards.catalogue import load_catalogue
-    from governance.validation.impact import ImpactError
     from governance.validation.suites import SuiteError
 
     settings = get_settings()
@@ -145,13 +144,12 @@ def _impact(arguments: argparse.Namespace) -> int:
     if not pairs:
         print(f"no suite differs from {arguments.base or 'HEAD'}: nothing to compare")
         return OK
+    from governance.validation.impact import ImpactError, impact  # GX and pandas: only when there is work
     with tempfile.TemporaryDirectory(prefix="suite-impact-demo-") as scratch:
         landing = _demo_landing(catalogue, Path(scratch), arguments.nights) if arguments.demo else settings.landing_root
         status = OK
         for dataset, current, proposed, labels in pairs:
             try:
-                from governance.validation.impact import impact
-
                 report = impact(catalogue, dataset, landing, current=current, proposed=proposed,
                                 nights=arguments.nights, examples=arguments.examples, labels=labels)
             except SuiteError as error:
