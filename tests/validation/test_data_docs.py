@@ -188,3 +188,20 @@ def test_the_web_app_serves_docs_behind_the_login_and_links_them(site: Path, tmp
     engine.dispose()
     page = client.get("/runs/page", headers=auth).text
     assert f"<a href='..{base}/index.html'>data docs</a>" in page
+
+
+def test_the_page_shows_the_versions_of_the_standard_and_suite_validated_against(catalogue: Catalogue,
+                                                                                 tmp_path: Path) -> None:
+    """Issue 16: the run's Data Docs say which standard and suite it was validated against."""
+    from governance.standards.versions import dataset_versions
+    from governance.validation.suites import suite_path
+
+    dataset = catalogue.dataset(RESIDENTS)
+    versions = dataset_versions(catalogue, dataset, suite_path(dataset, REPO_ROOT / "expectations"))
+    outcome = validate_frame(residents(3), generate_suite(catalogue, dataset), dataset_key=RESIDENTS)
+    page = write_run_docs(outcome.docs_result, tmp_path, DAG_ID, RUN_ID, dataset=RESIDENTS,
+                          verdict={"verdict": "passed", "standards": versions}).read_text(encoding="utf-8")
+    assert f"标准版本 Standard version</dt><dd><code>{versions['standard_version']}</code>" in page
+    assert f"规则集版本 Suite version</dt><dd><code>{versions['suite_version']}</code>" in page
+    if versions["standards_commit"]:
+        assert versions["standards_commit"] in page

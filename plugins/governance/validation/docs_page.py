@@ -73,7 +73,8 @@ _TEMPLATE = """<!doctype html>
 <dl>
 <dt>数据集 Dataset</dt><dd>{{ dataset }}</dd>
 <dt>规则集 Suite</dt><dd>{{ suite }}</dd>
-<dt>运行 Run</dt><dd>{{ run_id }}</dd>
+{% for label, value in versions %}<dt>{{ label }}</dt><dd><code>{{ value }}</code></dd>
+{% endfor %}<dt>运行 Run</dt><dd>{{ run_id }}</dd>
 <dt>生成时间 Built</dt><dd>{{ built_at }}</dd>
 {% for label, value in counts %}<dt>{{ label }}</dt><dd>{{ value }}</dd>
 {% endfor %}
@@ -103,7 +104,8 @@ _PAGE = _ENVIRONMENT.from_string(_TEMPLATE)
 def render(result: Any, *, dataset: str, run_id: str, built_at: str,
            verdict: Mapping[str, Any] | None = None) -> str:
     """The page for one count-only result (``data_docs.safe_result``); ``verdict`` is the validate step's
-    summary (``verdict``, ``verdict_reasons``, row counts) when the pipeline decided one."""
+    summary (``verdict``, ``verdict_reasons``, row counts, the ``standards`` versions validated against) when the
+    pipeline decided one."""
     verdict = verdict or {}
     status = str(verdict.get("verdict") or "")
     zh, en, css = VERDICTS.get(status, ("未判定", "not decided", "unknown"))
@@ -111,11 +113,15 @@ def render(result: Any, *, dataset: str, run_id: str, built_at: str,
         ("rows_received", "接收行数 Received"), ("rows_passed", "通过行数 Passed"),
         ("rows_quarantined", "隔离行数 Quarantined")) if isinstance(verdict.get(key), int)]
     rules = [_rule(item) for item in result.results]
+    standards = verdict.get("standards") or {}
+    versions = [(label, standards[key]) for key, label in (
+        ("standard_version", "标准版本 Standard version"), ("suite_version", "规则集版本 Suite version"),
+        ("standards_commit", "标准提交 Standards commit")) if standards.get(key)]
     return _PAGE.render(
         style=STYLE_FILE, dataset=dataset, run_id=run_id, suite=result.suite_name, built_at=built_at,
         verdict={"status": status or "unknown", "zh": zh, "en": en, "css": css,
                  "reasons": [str(reason) for reason in verdict.get("verdict_reasons") or []]},
-        counts=counts, rules=rules,
+        counts=counts, rules=rules, versions=versions,
         statistics={"passed": sum(rule["success"] for rule in rules), "total": len(rules)})
 
 
