@@ -51,7 +51,7 @@ def test_structural_errors_are_all_reported_together(standards: Path) -> None:
         "Input should be 'daily', 'weekly' or 'monthly' [schema]",
         "datasets/health/medical_institution.yaml:11 at dataset.colour: "
         "unknown key (not part of the standards format) [schema]",
-        "elements/person.yaml:34 at elements.gender.sensitivity: "
+        "elements/person.yaml:35 at elements.gender.sensitivity: "
         "Input should be 'L1', 'L2', 'L3' or 'L4' [schema]",
     ]
 
