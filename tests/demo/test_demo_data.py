@@ -461,10 +461,14 @@ def test_workbooks_beyond_the_excel_row_limit_are_split_and_stale_parts_removed(
     assert split.files[1].name == "social_insurance_enrollment_20261128_2.xlsx"
     parts = read_drop(catalogue, key, split)
     assert len(parts) == split.rows
+    listed = json.loads((split.path.parent / "MANIFEST.json").read_text(encoding="utf-8"))["files"]
+    sheet = catalogue.dataset(key).source.sheet
+    assert [entry["rows"] for entry in listed] == [len(files.read_excel(path, sheet=sheet)) for path in split.files]
     monkeypatch.undo()
     (whole,) = [d for d in write_demo_data(catalogue, tmp_path / "landing", tmp_path / "var", DAY, rows=300)
                 if d.dataset == key]
-    assert sorted(whole.path.parent.iterdir()) == [whole.path] and whole.files == (whole.path,)
+    assert sorted(whole.path.parent.iterdir()) == sorted([whole.path, whole.path.parent / "MANIFEST.json"])
+    assert whole.files == (whole.path,)
     pd.testing.assert_frame_equal(read_drop(catalogue, key, whole), parts)
 
 

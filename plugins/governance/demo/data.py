@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from governance.demo import writers
 from governance.demo.datasets import dataset_frame
 from governance.demo.defects import Defects
 from governance.demo.world import World
-from governance.demo.writers import EXCEL_MAX_ROWS, write_drop
+from governance.demo.writers import write_drop
 from governance.sources.delivery import write_manifest
 from governance.standards.catalogue import Catalogue
 
@@ -74,7 +75,8 @@ def write_demo_data(catalogue: Catalogue, landing_root: Path, var_root: Path, da
         paths = write_drop(frame, dataset, columns, landing_root, var_root, day)
         if dataset.source.kind != "sql" and dataset.delivery.completeness == "manifest":
             # The exporter's own counts: workbooks are split at Excel's row limit, CSV is one file.
-            rows_per_file = {path.name: min(EXCEL_MAX_ROWS, len(frame) - part * EXCEL_MAX_ROWS)
+            limit = writers.EXCEL_MAX_ROWS
+            rows_per_file = {path.name: min(limit, len(frame) - part * limit)
                              for part, path in enumerate(paths)} if dataset.source.kind == "excel" else {
                                  paths[0].name: len(frame)}
             write_manifest(paths[0].parent, dataset, day, f"{dataset.department} 演示导出 demo export", rows_per_file)
