@@ -12,8 +12,10 @@ from validation_support import residents
 from governance.masking import generate_keyring, keyring_to_json, pseudonymize
 from governance.pipeline import steps
 from governance.pipeline.quarantine import key_tokens, protect_for_warehouse, split_rows
+from governance.pipeline.verdict import CONFIRM_SHRINK_FILE
 from governance.settings import REPO_ROOT, get_settings
 from governance.sources import SOURCE_FILE, SOURCE_LINE
+from governance.sources.delivery import write_manifest
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.warehouse import quarantine, write_quarantine
 from governance.warehouse.records import close_resolved_quarantine
@@ -40,6 +42,7 @@ def drop(day: datetime.date, frame: pd.DataFrame) -> None:
     folder = get_settings().landing_root / "public_security" / "resident_population" / day.isoformat()
     folder.mkdir(parents=True)
     frame.drop(columns=[SOURCE_FILE, SOURCE_LINE]).to_csv(folder / "residents.csv", index=False)
+    write_manifest(folder, load_catalogue(REPO_ROOT / "standards").dataset(RESIDENTS), day, "test export")
 
 
 def night(day: datetime.date) -> tuple[str, dict]:
@@ -72,6 +75,9 @@ def test_a_resent_fixed_row_closes_its_entry(tmp_path: Path, monkeypatch, keyrin
     second = people.drop(index=7)
     second.loc[5, "birth_date"] = "1990-02-30"
     drop(NIGHT_2, second)
+    # 19 of 20 rows is a shrinking register: the department confirms the count (docs/operations.md).
+    landing = get_settings().landing_root / "public_security" / "resident_population" / NIGHT_2.isoformat()
+    (landing / CONFIRM_SHRINK_FILE).write_text("19", encoding="utf-8")
     run_2, summary_2 = night(NIGHT_2)
     assert (summary_2["rows_quarantined"], summary_2["rows_published"], summary_2["quarantine_closed"]) == (1, 18, 1)
 
