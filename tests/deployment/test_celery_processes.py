@@ -8,13 +8,14 @@ Mirrors docker-compose.yml service by service, with the environment from the sam
     redis              -> a private DB number of the local Redis
     airflow-init       -> ``airflow db migrate``
     airflow-apiserver  -> ``airflow api-server`` (SimpleAuthManager passwords file written as compose does)
-    airflow-scheduler, airflow-dag-processor, airflow-worker (``airflow celery worker``)
+    airflow-scheduler, airflow-dag-processor, airflow-triggerer, airflow-worker (``airflow celery worker``)
     .env               -> AIRFLOW_VAR_GOVERNANCE_KEYRING in the processes' environment
     governance-data    -> one data root all processes share
 
-(The triggerer is left out: no task defers.) The compose health checks of the api-server, scheduler,
-dag-processor and worker are run as written against these processes; then a dataset DAG is triggered through
-the REST API and must publish to the warehouse and record its run.
+The triggerer runs the dataset DAGs' deferred ``delivery`` waits and their landing watchers. The compose
+health checks of the api-server, scheduler, dag-processor and worker are run as written against these
+processes; then a dataset DAG is triggered through the REST API and must publish to the warehouse and record
+its run.
 """
 
 from __future__ import annotations
@@ -277,6 +278,7 @@ def _start(stack: Stack, ports: dict[str, int]) -> None:
     stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(ports["api"]))
     stack.start("scheduler", "scheduler")
     stack.start("dag-processor", "dag-processor")
+    stack.start("triggerer", "triggerer")
     stack.start("worker", "celery", "worker")
 
 
@@ -333,21 +335,32 @@ def _client(ports: dict[str, int], token: str) -> Any:
 
 
 def _trigger_and_wait(stack: Stack, ports: dict[str, int], token: str, day: dt.date) -> str:
-    from airflow_client.client import DAGApi, DAGPatchBody, DagRunApi, TaskInstanceApi, TriggerDAGRunPostBody
+    from airflow_client.client import (
+        DAGApi,
+        DAGPatchBody,
+        DagRunApi,
+        DAGRunPatchBody,
+        TaskInstanceApi,
+        TriggerDAGRunPostBody,
+    )
 
     with _client(ports, token) as client:
         dags, runs = DAGApi(client), DagRunApi(client)
         dag = stack.wait_for(f"{DAG_ID} parsed", lambda: dags.get_dag(DAG_ID), PARSE_TIMEOUT_S, interval=2)
         if dag.is_paused:  # paused at creation (deployment setting): an operator unpauses a new dataset DAG
             # Unpausing also creates the latest scheduled run (catchup=False, max_active_runs=1): yesterday's,
-            # with no drop, so it fails at pull in ~15 s and is recorded; this test checks its own run only.
+            # with no drop. Inside its delivery window (02:00-06:00 Beijing time) it waits for the drop and holds
+            # the DAG; the operator marks it failed (below), as for a night that will not be delivered.
             dags.patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
         logical_date = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone(dt.timedelta(hours=8)))
         run = runs.trigger_dag_run(DAG_ID, TriggerDAGRunPostBody(logical_date=logical_date, conf={}))
         stack.mark("triggered")
 
         def finished() -> str | None:
-            state = str(getattr(runs.get_dag_run(DAG_ID, run.dag_run_id).state, "value", "")).lower()
+            for other in runs.get_dag_runs(DAG_ID).dag_runs:
+                if other.dag_run_id != run.dag_run_id and _value(other.state) in ("queued", "running"):
+                    runs.patch_dag_run(DAG_ID, other.dag_run_id, DAGRunPatchBody(state="failed"))
+            state = _value(runs.get_dag_run(DAG_ID, run.dag_run_id).state)
             return state if state in ("success", "failed") else None
 
         state = stack.wait_for(f"run {run.dag_run_id} finished", finished, RUN_TIMEOUT_S, interval=2)
@@ -356,6 +369,10 @@ def _trigger_and_wait(stack: Stack, ports: dict[str, int], token: str, day: dt.d
             stack.fail(f"run {run.dag_run_id} ended {state}: "
                        f"{[(task.task_id, getattr(task.state, 'value', task.state)) for task in tasks]}")
         return run.dag_run_id
+
+
+def _value(state: object) -> str:
+    return str(getattr(state, "value", state or "")).lower()
 
 
 def _check_results(stack: Stack, ports: dict[str, int], token: str, run_id: str, warehouse_url: str) -> None:
