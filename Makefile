@@ -30,6 +30,7 @@ demo: venv
 test: venv lint
 	$(GOV) standards check $(if $(BASE),--base $(BASE),)
 	$(GOV) suites check
+	$(GOV) suites impact --demo $(if $(BASE),--base $(BASE),)
 	$(BIN)/pytest
 
 lint: venv
