@@ -30,4 +30,7 @@ class GovernancePlugin(AirflowPlugin):
         # The security officer's log of raw-report requests; the page itself refuses everyone else (403).
         {"name": "Raw report views", "href": "/governance/audit/report-views/page",
          "url_route": "governance-report-views", "destination": "nav", "category": "Data governance"},
+        # The standards owner's view of `governance suites impact` on real deliveries (datasets they may read).
+        {"name": "Suite impact", "href": "/governance/impact/page", "url_route": "governance-suite-impact",
+         "destination": "nav", "category": "Data governance"},
     ]

@@ -145,6 +145,7 @@ def _impact(arguments: argparse.Namespace) -> int:
         print(f"no suite differs from {arguments.base or 'HEAD'}: nothing to compare")
         return OK
     from governance.validation.impact import ImpactError, impact  # GX and pandas: only when there is work
+    from governance.validation.impact_reports import impact_folder, save_report
     with tempfile.TemporaryDirectory(prefix="suite-impact-demo-") as scratch:
         landing = _demo_landing(catalogue, Path(scratch), arguments.nights) if arguments.demo else settings.landing_root
         status = OK
@@ -161,6 +162,10 @@ def _impact(arguments: argparse.Namespace) -> int:
                 status = max(status, ERROR if arguments.dataset else OK)
                 continue
             print(report.render())
+            if not arguments.demo:  # real deliveries: the console's impact page shows the latest report
+                saved = save_report(report, impact_folder(settings),
+                                    computed_at=datetime.now(ZoneInfo(settings.timezone)).isoformat(timespec="seconds"))
+                print(f"saved for the console (规则变更影响 suite impact page): {saved}")
     return status
 
 

@@ -24,12 +24,13 @@ from governance.warehouse import latest_runs
 from governance.warehouse.report_views import log_report_view, report_views
 from governance.webapp.authz import Access, access_dependency, airflow_auth_manager, current_access
 from governance.webapp.headers import SecurityHeaders
+from governance.webapp.impact_page import router as impact_router
 from governance.webapp.oversight_routes import engine
 from governance.webapp.oversight_routes import router as oversight_router
 
 _DOCS_SUFFIXES = (".html", ".css", ".ico", ".png", ".svg")
 _COLUMNS = ("dataset_key", "logical_date", "verdict", "rows_received", "rows_passed", "rows_quarantined",
-            "rows_published", "duration_s", "message")
+            "rows_published", "duration_s", "standard_version", "suite_version", "message")
 _VIEW_COLUMNS = ("at", "viewer", "dataset_key", "report", "decision")
 AccessDep = Depends(current_access)
 
@@ -95,6 +96,7 @@ def create_app(require_user: Callable[..., Any], auth_manager: Callable[[], Any]
                 f"<h1>原始隔离报告查看日志 / Raw report views (last {days} days)</h1>"
                 f"<table id='report-views' border='1' cellpadding='4'><tr>{header}</tr>{rows}</table>")
 
+    app.include_router(impact_router)  # the standards owner's page: readers of each dataset's DAG
     app.include_router(oversight_router)  # behind the same app-level login and its own permission check
     return app
 
