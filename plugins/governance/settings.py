@@ -101,6 +101,7 @@ def airflow_environment(settings: Settings | None = None) -> dict[str, str]:
 
 
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SHARING_LOGIN = "governance_sharing_login"  # the sharing API's warehouse login in a deployment
 
 
 def deployment_environment(
@@ -114,6 +115,7 @@ def deployment_environment(
     public_url: str | None = None, worker_concurrency: int | str = 2,
     scheduler_health_port: int | str = 8974, worker_log_port: int | str = 8793,
     triggerer_log_port: int | str = 8794, timezone: str = "Asia/Shanghai",
+    sharing_login: str = SHARING_LOGIN, sharing_password: str | None = None,
 ) -> dict[str, str]:
     """The environment of every Airflow service of a CeleryExecutor deployment, given where things are.
 
@@ -123,6 +125,8 @@ def deployment_environment(
 
     - ``*_host/_port/_user/_password/_database``: the Airflow metadata PostgreSQL, the Redis broker (Celery
       messages only; results go to the metadata DB, Airflow's default) and the shared warehouse PostgreSQL.
+    - ``sharing_login``/``sharing_password``: the sharing API's own warehouse login (least privilege:
+      ``governance sharing-role sync --login``, which airflow-init runs), used by the API the api-server mounts.
     - ``api_url``: the api-server as the workers reach it (their Task Execution API is ``<api_url>/execution/``);
       ``public_url``: as browsers reach it (``[api] base_url``, default ``api_url``).
     - ``jwt_secret`` (task and UI tokens), ``api_secret_key`` (log fetching) and ``fernet_key`` (secrets in the
@@ -176,5 +180,7 @@ def deployment_environment(
         "GOVERNANCE_REPORTS_ROOT": under(data_root, "reports"),
         "GOVERNANCE_WAREHOUSE_URL": postgres("psycopg", warehouse_user, warehouse_password, warehouse_host,
                                              warehouse_port, warehouse_database),
+        "GOVERNANCE_SHARING_DATABASE_URL": postgres("psycopg", sharing_login, sharing_password, warehouse_host,
+                                                    warehouse_port, warehouse_database),
         "GOVERNANCE_TIMEZONE": timezone,
     }

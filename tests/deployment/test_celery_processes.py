@@ -214,7 +214,11 @@ def test_dataset_dag_runs_on_celery_worker_processes(postgres_admin: sa.Engine, 
     ports = {"api": free_port(), "scheduler_health": free_port(), "worker_log": free_port(),
              "triggerer_log": free_port()}
     admin_password = secrets.token_hex(16)
-    with fresh_database(postgres_admin, "meta") as metadata_db, fresh_database(postgres_admin, "wh") as warehouse_db:
+    prefix = f"gt{uuid.uuid4().hex[:8]}_"  # roles are cluster-wide: this run's own, dropped afterwards
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(_drop_roles, postgres_admin, f"{prefix}sharing_login", f"{prefix}governance_sharing_service")
+        metadata_db = cleanup.enter_context(fresh_database(postgres_admin, "meta"))
+        warehouse_db = cleanup.enter_context(fresh_database(postgres_admin, "wh"))
         deployment = deployment_environment(
             metadata_host=admin_url.host, metadata_port=admin_url.port or 5432, metadata_user=admin_url.username,
             metadata_password=admin_url.password, metadata_database=metadata_db,
@@ -227,6 +231,7 @@ def test_dataset_dag_runs_on_celery_worker_processes(postgres_admin: sa.Engine, 
             airflow_home=str(tmp_path / "airflow"), code_root=str(REPO_ROOT), data_root=str(tmp_path / "data"),
             scheduler_health_port=ports["scheduler_health"], worker_log_port=ports["worker_log"],
             triggerer_log_port=ports["triggerer_log"],
+            sharing_login=f"{prefix}sharing_login", sharing_password=secrets.token_hex(16),
         )
         # This process's own Airflow settings (conftest: SQLite under var/test) must not leak into the stack.
         base = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "GOVERNANCE_"))}
@@ -236,7 +241,7 @@ def test_dataset_dag_runs_on_celery_worker_processes(postgres_admin: sa.Engine, 
         }
         stack = Stack(env, tmp_path / "logs", tmp_path)
         try:
-            _prepare(stack, day, admin_password)
+            _prepare(stack, day, admin_password, prefix)
             _start(stack, ports)
             token = _ready(stack, ports, admin_password)
             run_id = _trigger_and_wait(stack, ports, token, day)
@@ -252,7 +257,12 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def _prepare(stack: Stack, day: dt.date, admin_password: str) -> None:
+def _drop_roles(admin: sa.Engine, *roles: str) -> None:
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP ROLE IF EXISTS " + ", ".join(f'"{role}"' for role in roles))
+
+
+def _prepare(stack: Stack, day: dt.date, admin_password: str, prefix: str) -> None:
     """What compose's .env and airflow-init do: keys in the environment, the metadata DB migrated, roles synced."""
     governance = str(BIN / "governance")
     stack.run("keys-init", governance, "keys", "init")
@@ -271,6 +281,11 @@ def _prepare(stack: Stack, day: dt.date, admin_password: str) -> None:
     stack.env["PLATFORM_ADMIN_PASSWORD"] = admin_password
     stack.run("ensure-admin", governance, "roles", "ensure-admin", "--username", ADMIN, "--password-env",
               "PLATFORM_ADMIN_PASSWORD")
+    # As airflow-init: the sharing API's own login, a member of the least-privilege service role.
+    login = sa.make_url(stack.env["GOVERNANCE_SHARING_DATABASE_URL"])
+    stack.env["SHARING_DB_PASSWORD"] = login.password
+    stack.run("sharing-role", governance, "sharing-role", "sync", "--login", login.username, "--password-env",
+              "SHARING_DB_PASSWORD", "--role-prefix", prefix)
     stack.mark("roles and admin")
 
 

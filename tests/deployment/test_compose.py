@@ -34,6 +34,7 @@ COMPOSE_DEPLOYMENT: dict[str, Any] = {
     "broker_host": "redis", "broker_db": 0,
     "warehouse_host": "warehouse", "warehouse_user": "warehouse", "warehouse_database": "warehouse",
     "warehouse_password": "${WAREHOUSE_DB_PASSWORD:?see .env.example}",
+    "sharing_password": "${SHARING_DB_PASSWORD:?see .env.example}",
     "api_url": "http://airflow-apiserver:8080",
     "public_url": "${AIRFLOW_PUBLIC_URL:-http://localhost:8080}",
     "jwt_secret": "${AIRFLOW_JWT_SECRET:?see .env.example}",
@@ -354,6 +355,8 @@ def test_init_refuses_placeholders_then_checks_standards_and_migrates(services, 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "standards OK" in done.stdout and "airflow db migrate" in done.stdout
     assert "governance roles sync" in done.stdout and "governance roles ensure-admin" in done.stdout
+    assert "governance sharing-role sync --login governance_sharing_login --password-env SHARING_DB_PASSWORD" \
+        in done.stdout
     assert "WARNING: no usable masking keyring" in done.stderr  # none set here: a warning, not a failure
     assert all((tmp_path / area).is_dir() for area in ("landing", "work", "reports"))
 
@@ -366,6 +369,7 @@ def test_local_hosts_without_passwords_give_plain_urls() -> None:
         api_secret_key="k", fernet_key="f", airflow_home="/tmp/a", code_root="/repo", data_root="/tmp/d")
     assert local["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://postgres@127.0.0.1:5432/meta"
     assert local["GOVERNANCE_WAREHOUSE_URL"] == "postgresql+psycopg://postgres@127.0.0.1:5432/wh"
+    assert local["GOVERNANCE_SHARING_DATABASE_URL"] == "postgresql+psycopg://governance_sharing_login@127.0.0.1:5432/wh"
     assert local["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/7"
     assert local["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:8123"
     assert local["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8123/execution/"

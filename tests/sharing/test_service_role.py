@@ -155,6 +155,42 @@ def test_governance_sharing_role_sync_creates_the_role(postgres_admin, published
 
 
 @POSTGRES
+def test_sharing_role_sync_creates_the_services_login_with_its_password_from_the_environment(
+        postgres_admin, published, warehouse_url) -> None:
+    """As the compose deployment's airflow-init: ``--login NAME --password-env VAR`` creates the login (or sets
+    its password), makes it a member, and never takes the password from the command line."""
+    prefix = f"gt{uuid.uuid4().hex[:8]}_"
+    login, role = f"{prefix}sharing_login", service_role_name(prefix)
+    command = [sys.executable, "-m", "governance.cli", "sharing-role", "sync", "--role-prefix", prefix,
+               "--login", login, "--password-env", "SHARING_TEST_PASSWORD"]
+    environment = {**os.environ, "GOVERNANCE_WAREHOUSE_URL": warehouse_url}
+    try:
+        missing = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+        assert missing.returncode == 1 and "--password-env" in missing.stderr
+        for password in ("first-" + uuid.uuid4().hex, "second-" + uuid.uuid4().hex):  # created, then re-passworded
+            done = subprocess.run(command, env={**environment, "SHARING_TEST_PASSWORD": password},
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert password not in done.stdout + done.stderr
+        with postgres_admin.connect() as connection:
+            login_row = connection.execute(sa.text(
+                "SELECT rolcanlogin, rolcreaterole, rolsuper, rolpassword IS NOT NULL FROM pg_authid "
+                "WHERE rolname = :r"), {"r": login}).one()
+            assert tuple(login_row) == (True, False, False, True)
+            assert connection.scalar(sa.text("SELECT pg_has_role(:login, :role, 'MEMBER')"),
+                                     {"login": login, "role": role}) is True
+    finally:
+        owner = sa.create_engine(warehouse_url, isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:
+            for name in (login, role):
+                if connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name}):
+                    connection.exec_driver_sql(f'DROP OWNED BY "{name}"')
+        owner.dispose()
+        with postgres_admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{login}", "{role}"')
+
+
+@POSTGRES
 def test_a_table_published_later_is_readable_after_the_refresh(service_login, published, catalogue,
                                                                sharing_catalogue, tmp_path) -> None:
     """The publish step calls ``sync_service_role(create=False)``: it refreshes an existing role only."""

@@ -39,6 +39,10 @@ def add_sharing_commands(commands: argparse._SubParsersAction, command: Command)
     sync.add_argument("--member", action="append", default=[],
                       help="login role of the service to make a member (repeatable); it then connects with "
                            "GOVERNANCE_SHARING_DATABASE_URL")
+    sync.add_argument("--login", default=None, help="the service's login role: created (or its password set) "
+                      "and made a member; needs --password-env")
+    sync.add_argument("--password-env", default=None, metavar="VAR",
+                      help="environment variable holding the --login password (never on the command line)")
     sync.add_argument("--role-prefix", default="", help="prefix for the role name (default: none)")
 
     serve = command(commands, "serve", _serve, "run the sharing API standalone (uvicorn)")
@@ -124,13 +128,22 @@ def keep_access_log() -> None:
 
 def _sync_role(arguments: argparse.Namespace) -> int:
     from governance.settings import get_settings
-    from governance.sharing.roles import sync_service_role
+    from governance.sharing.roles import ensure_login, sync_service_role
     from governance.standards.catalogue import load_catalogue
 
+    members = list(arguments.member)
+    password = os.environ.get(arguments.password_env or "", "")
+    if arguments.login and not password:
+        print(f"--login {arguments.login} needs --password-env naming a variable that holds its password",
+              file=sys.stderr)
+        return PROBLEMS
     engine = _engine()
     try:
+        if arguments.login and engine.dialect.name == "postgresql":
+            ensure_login(engine, arguments.login, password)
+            members.append(arguments.login)
         report = sync_service_role(engine, load_catalogue(get_settings().standards_root),
-                                   prefix=arguments.role_prefix, members=arguments.member)
+                                   prefix=arguments.role_prefix, members=members)
     finally:
         engine.dispose()
     if not report.applied:

@@ -3,8 +3,9 @@
 Connected as the warehouse owner the service could ``ALTER TABLE governance.access_log DISABLE TRIGGER``
 and then change or delete the audit rows of calls it answered. ``governance sharing-role sync`` (run as
 the owner, like ``grants apply``) creates ``<prefix>governance_sharing_service`` (``NOLOGIN``) and gives
-it exactly what the service does, nothing more; the DBA creates a login for the service, makes it a
-member (``--member``) and puts it in ``GOVERNANCE_SHARING_DATABASE_URL``:
+it exactly what the service does, nothing more; the service's login is made a member (``--member`` for a
+login the DBA made, or ``--login NAME --password-env VAR``, which creates or re-passwords it, as the compose
+deployment's airflow-init does) and named in ``GOVERNANCE_SHARING_DATABASE_URL``:
 
 * ``SELECT`` on the ``shared`` columns some department may be served (the same plan as
   :mod:`governance.warehouse.grants`: unconditional columns and those of agreements active today) plus
@@ -138,6 +139,17 @@ def sync_service_role(engine: sa.Engine, catalogue: Catalogue, today: date | Non
         for member in members:
             run(sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), sql.Identifier(member)))
     return ServiceRoleReport(role, applied=True, shared=granted, members=members)
+
+
+def ensure_login(engine: sa.Engine, login: str, password: str) -> None:
+    """Create the service's login role with ``password``, or set the password of the one that exists. It holds
+    nothing of its own: what it may do comes from membership in the service role (``sync_service_role``).
+    The password is composed as a literal by psycopg and never printed or logged here."""
+    with write_transaction(engine) as connection:
+        ddl_lock(connection, "grants")
+        verb = "ALTER" if _exists(connection, login) else "CREATE"
+        _runner(connection)(sql.SQL(f"{verb} ROLE {{}} LOGIN NOCREATEDB NOCREATEROLE PASSWORD {{}}").format(
+            sql.Identifier(login), sql.Literal(password)))
 
 
 def _exists(bind: sa.Engine | sa.Connection, role: str) -> bool:
