@@ -13,3 +13,6 @@ SimSun-ExtB and SimSun-ExtG are the Windows fonts for the same blocks, on depart
 
 CJK_FONT_FAMILY = ("'WenQuanYi Zen Hei','Microsoft YaHei','Noto Sans CJK SC','HanaMinA','HanaMinB','SimSun-ExtB',"
                    "'BabelStone Han','SimSun-ExtG',sans-serif")
+
+# The quarantine report's only style: allowed by its hash in the pages' Content-Security-Policy (webapp.headers).
+REPORT_STYLE = "body{font-family:" + CJK_FONT_FAMILY + "}"

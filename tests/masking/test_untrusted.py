@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -114,3 +115,14 @@ def test_every_cell_and_column_name_of_the_html_report_is_escaped(tmp_path: Path
         assert raw not in text
     assert html.escape(XSS) in text and html.escape("<script>alert(1)</script>") in text
     assert json.dumps(text)  # one document, nothing else
+
+
+def test_the_reports_own_style_is_allowed_by_the_pages_content_security_policy(tmp_path: Path) -> None:
+    """The report's font list (rare characters need it) is an inline style: the CSP must allow exactly it."""
+    from governance.webapp.headers import CONTENT_SECURITY_POLICY, style_hash
+
+    frame = pd.DataFrame({"_source_file": ["drop.csv"], "_source_line": ["2"], "_rules": ["name.not_null"],
+                          "_reasons": ["missing"], "name": ["王𠀀"]}, dtype="string")
+    _, page = quarantine.write_reports(frame, tmp_path, "quarantine_2026-11-27")
+    styles = re.findall(r"<style>(.*?)</style>", page.read_text(encoding="utf-8"), re.DOTALL)
+    assert styles and all(style_hash(style) in CONTENT_SECURITY_POLICY for style in styles)

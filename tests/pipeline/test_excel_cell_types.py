@@ -301,3 +301,20 @@ def test_a_number_cell_reports_numeric_cell_alone_for_its_column(catalogue) -> N
         (3, "ethnicity.text_cell", "numeric_cell"),
         (3, "name.not_null", "missing"),
     ]
+
+
+def test_an_error_cell_is_read_as_the_error_excel_shows_never_as_empty(tmp_path: Path) -> None:
+    """`#N/A` / `#REF!` (a department's broken formula) must not vanish from an optional column nor pass as a
+    missing value: it is delivered text the column's rules judge (found by review)."""
+    from governance.sources.cells import read_sheet
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id_number", "note"])
+    sheet.append(["330106199001011234", "#N/A"])
+    sheet.append(["#REF!", "ok"])
+    assert sheet["B2"].data_type == "e" and sheet["A3"].data_type == "e"
+    book.save(tmp_path / "errors.xlsx")
+    frame = read_sheet(tmp_path / "errors.xlsx", 0, {})
+    assert frame["note"].tolist() == ["#N/A", "ok"]
+    assert frame["id_number"].tolist() == ["330106199001011234", "#REF!"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from governance.fonts import CJK_FONT_FAMILY
+from governance.fonts import REPORT_STYLE
 from governance.masking import Keyring, encrypt_values, mask_column, pseudonymize
 from governance.masking.rules import TEXT
 from governance.pipeline.workarea import replacing, write_atomically
@@ -133,7 +133,7 @@ def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], fold
         if total > _HTML_ROWS else ""
     write_atomically(html_path, (
         f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>{html.escape(stem)}</title>"
-        f"<style>body{{font-family:{CJK_FONT_FAMILY}}}</style>"
+        f"<style>{REPORT_STYLE}</style>"
         f"<h1>{html.escape(stem)}</h1><p>{total} 行被隔离, 未发布。请按“说明”在源头修正后重新报送, "
         "下次通过的行会发布并关闭其隔离记录。"
         f"({total} row(s) quarantined. Fix them at the source and resend; "

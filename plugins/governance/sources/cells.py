@@ -12,7 +12,8 @@ Number and date elements take number and date cells: a date cell is read in the 
 (1900 or 1904, ``workbook.epoch``; openpyxl converts the serial Excel stores) and written as text in the
 element's format, so the date rule judges it like any text date; a number is written in plain decimal notation.
 A bare number in a date column stays its digits (the date rule refuses it): ``2024`` typed as a year would
-otherwise become the serial date 1905-07-16.
+otherwise become the serial date 1905-07-16. An error cell is read as the error Excel shows (``#N/A``), so the
+column's rules judge it like any delivered text instead of it silently becoming empty.
 """
 
 from __future__ import annotations
@@ -131,9 +132,11 @@ def _header_name(value: object, index: int) -> str:
 
 
 def _text(value: object, data_type: str, kind: Expected | None) -> str | None:
-    """A cell's text as the validator judges it (see the module docstring); None for an empty or error cell."""
+    """A cell's text as the validator judges it (see the module docstring); None for an empty cell. An error
+    cell keeps the error Excel shows (``#N/A``, ``#REF!``): as an empty value it would vanish from an optional
+    column, or be quarantined as missing when the department's formula is what broke."""
     if data_type == _ERROR:
-        return None
+        return str(value)
     if isinstance(value, str):
         return value or None
     if isinstance(value, bool):

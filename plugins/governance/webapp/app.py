@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query
@@ -63,20 +64,18 @@ def create_app(require_user: Callable[..., Any], auth_manager: Callable[[], Any]
         if not access.raw_rows(department, f"{department}__{dataset}"):
             _log_view(access, department, dataset, name, allowed=False)
             access.require(False)
-        root = get_settings().reports_root.resolve()
-        path = (root / department / dataset / name).resolve()
-        if not path.is_relative_to(root) or path.suffix not in (".csv", ".html") or not path.is_file():
+        _log_view(access, department, dataset, name, allowed=True)  # every permitted request, found or not
+        path = _inside(get_settings().reports_root / department / dataset, name, department, dataset)
+        if path.suffix not in (".csv", ".html") or not path.is_file():
             raise HTTPException(status_code=404, detail="no such report")
-        _log_view(access, department, dataset, name, allowed=True)  # no log row, no report
         return FileResponse(path)
 
     @app.get("/docs/{dag_id}/{run}/{path:path}")
     def data_docs(dag_id: str, run: str, path: str, access: Access = AccessDep) -> FileResponse:
         """A run's GX Data Docs page or asset, for readers of its DAG; names are checked, never joined blindly."""
         access.require(access.dataset(dag_id))
-        root = get_settings().docs_root.resolve()
-        target = (root / dag_id / run / (path or "index.html")).resolve()
-        if not target.is_relative_to(root) or target.suffix not in _DOCS_SUFFIXES or not target.is_file():
+        target = _inside(get_settings().docs_root / dag_id / run, path or "index.html", dag_id, run)
+        if target.suffix not in _DOCS_SUFFIXES or not target.is_file():
             raise HTTPException(status_code=404, detail="no such page")
         return FileResponse(target)
 
@@ -99,6 +98,20 @@ def create_app(require_user: Callable[..., Any], auth_manager: Callable[[], Any]
     app.include_router(impact_router)  # the standards owner's page: readers of each dataset's DAG
     app.include_router(oversight_router)  # behind the same app-level login and its own permission check
     return app
+
+
+def _inside(folder: Path, relative: str, *named: str) -> Path:
+    """``folder / relative``, refused (404) unless it stays inside ``folder``. The permission was asked for the
+    department or DAG the URL names (``named``, the segments ``folder`` was built from), so neither they nor
+    any part of ``relative`` may be empty, ``.`` or ``..``, and the resolved file must lie under ``folder``."""
+    parts = [*named, *relative.split("/")]
+    if any(part in ("", ".", "..") or "\\" in part for part in parts):
+        raise HTTPException(status_code=404, detail="no such file")
+    base = folder.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        raise HTTPException(status_code=404, detail="no such file")
+    return target
 
 
 def _latest_runs(access: Access) -> list[dict[str, Any]]:

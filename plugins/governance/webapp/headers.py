@@ -4,8 +4,9 @@ The pages are served on Airflow's own origin, where a script would act with the 
 they show strings departments chose (column names, values in their own quarantine reports). Escaping is the
 first defence; this Content-Security-Policy is the second: no script at all (no page here needs one), no
 plugin, no base or form target elsewhere, nothing loaded from another origin (an intranet has no CDN anyway),
-styles only from this origin or the oversight page's own fixed style block (allowed by its hash, so the page
-stays one self-contained file for the weekly bulletin), and framing only by Airflow's UI on the same origin.
+styles only from this origin or the two fixed style blocks (the oversight page's, so it stays one
+self-contained file for the weekly bulletin, and the quarantine report's font list), each allowed by its
+hash, and framing only by Airflow's UI on the same origin.
 ``nosniff`` keeps a browser from running a CSV report as HTML or script; no page sends its URL (which names a
 department and dataset) to anyone as a referrer, and no response with a department's rows is cached.
 """
@@ -17,6 +18,7 @@ import hashlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from governance.fonts import REPORT_STYLE
 from governance.oversight.page import STYLE as OVERSIGHT_STYLE
 
 
@@ -28,7 +30,7 @@ def style_hash(style: str) -> str:
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
     "script-src 'none'",
-    f"style-src 'self' {style_hash(OVERSIGHT_STYLE)}",
+    f"style-src 'self' {style_hash(OVERSIGHT_STYLE)} {style_hash(REPORT_STYLE)}",
     "img-src 'self'",
     "object-src 'none'",
     "base-uri 'none'",
