@@ -21,6 +21,7 @@ from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources import SourceError, pull_dataset
 from governance.sources.cells import NUMERIC_CELLS
+from governance.sources.delivery import write_manifest
 from governance.sources.pull import landing_folder
 from governance.standards.models import Source
 from governance.validation.identifiers import (
@@ -119,6 +120,7 @@ def test_number_cells_in_text_columns_are_quarantined_and_never_published(night,
     folder = landing_folder(night.landing_root, dataset, DAY)
     folder.mkdir(parents=True)
     write_workbook(folder / "enrolment.xlsx", [row for row, _ in expected.values()], epoch)
+    write_manifest(folder, dataset, DAY, "test export")
 
     run = steps.Run.create(ENROLMENT, f"cells_{1904 if epoch == CALENDAR_MAC_1904 else 1900}", DAY)
     steps.pull(run)
@@ -175,6 +177,7 @@ def test_one_piece_validate_step_and_preview_agree(night, catalogue) -> None:
     folder = landing_folder(night.landing_root, dataset, DAY)
     folder.mkdir(parents=True)
     write_workbook(folder / "enrolment.xlsx", [row for row, _ in expected.values()], CALENDAR_WINDOWS_1900)
+    write_manifest(folder, dataset, DAY, "test export")
     run = steps.Run.create(ENROLMENT, "one_piece", DAY)
     steps.pull(run)
     summary = steps.validate(run)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from governance.sources import SourceError, files, pull_dataset
+from governance.sources.delivery import write_manifest
 from governance.sources.encodings import GB18030, detect
 from governance.sources.pull import landing_folder
 
@@ -84,6 +85,7 @@ def test_bytes_invalid_in_gb18030_stop_the_file_with_line_and_column(tmp_path: P
     # 0x81 0x30 starts a four-byte sequence; 0x81 0x30 0x41 is not one (the third byte must be 0x81..0xFE).
     bad = b"91330106MA0000020X,\xd5\xc5\xc8\xfd\xb5\xea,\xc0\xee\x81\x30\x41,,100,2020-01-01,330106,,1,2026-11-27\n"
     (folder / "register.csv").write_bytes(header + good.encode("gb18030") * 3 + bad + good.encode("gb18030"))
+    write_manifest(folder, dataset, DAY, "test export", rows={"register.csv": 5})  # counts as the exporter's
     target = tmp_path / "work" / "received.parquet"
     with pytest.raises(SourceError) as error:
         pull_dataset(dataset, landing_root=tmp_path / "landing", day=DAY, target=target)

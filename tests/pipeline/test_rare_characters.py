@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
+from governance.sources.delivery import write_manifest
 from governance.sources.pull import landing_folder
 from governance.validation.identifiers import make_credit_code, resident_id_check_character
 
@@ -61,6 +62,7 @@ def night(tmp_path: Path, monkeypatch, catalogue, warehouse_url):
     with pytest.raises(UnicodeDecodeError):
         data.decode("gbk")
     (folder / "register.csv").write_bytes(data)
+    write_manifest(folder, catalogue.dataset(REGISTER), DAY, "test export")
     return keyring
 
 
@@ -138,6 +140,7 @@ def test_utf8_drop_with_extension_b_to_g_names_is_published(tmp_path: Path, monk
     lines += [f"{id_number(index)},{name},{2 - index % 2},1980-01-01,01,330106,浙江省杭州市西湖区文三路{index}号,"
               f"1380000{index:04d},2026-11-27 08:00:00" for index, name in enumerate(EXTENSION_NAMES)]
     (folder / "residents.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_manifest(folder, catalogue.dataset(RESIDENTS), DAY, "test export")
 
     run = steps.Run.create(RESIDENTS, "manual__extension_names", DAY)
     steps.pull(run)
