@@ -108,6 +108,8 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Nights:
     lines = hostile.read_text(encoding="utf-8").splitlines()
     hostile.write_text("\n".join([f'{lines[0]},"{XSS}"', *(f"{line},1" for line in lines[1:])]) + "\n",
                        encoding="utf-8")
+    for drop in (headerless, hostile):  # the department's manifest, written last, as the protocol asks
+        governance(environment, "delivery", "manifest", str(drop.parent), "--system", "人口管理系统")
 
     # Both nights in one process (one metadata migration): each run_demo prints RUN_OK False, as both fail.
     done = subprocess.run([sys.executable, "-c", RUN_NIGHTS, HEADERLESS.isoformat(), HOSTILE.isoformat()],
