@@ -59,7 +59,7 @@ def test_a_repeated_parameter_is_refused(api) -> None:
 
 def test_rare_characters_come_back_intact_in_the_json(api) -> None:
     """Four-byte characters (Extensions B and G) survive the warehouse and the API's JSON unchanged."""
-    response = api.get("taxation", f"/datasets/{ENTERPRISE}/rows", credit_code="91330100MA00000003")
+    response = api.query("taxation", ENTERPRISE, filters={"credit_code": "91330100MA00000003"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
     assert [row["enterprise_name"] for row in json.loads(response.content.decode("utf-8"))["rows"]] == [
         RARE_ENTERPRISE]
