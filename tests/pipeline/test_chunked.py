@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from pipeline_support import validate_and_mask_in_chunks
 
 from governance.demo import write_demo_data
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
-from governance.pipeline import chunked, steps
+from governance.pipeline import steps
 from governance.settings import get_settings
 from governance.sources.delivery import write_manifest
 
@@ -49,14 +50,7 @@ def run_path(dataset_key: str, run_id: str, chunk_rows: int | None) -> steps.Run
         steps.validate(run)
         steps.mask(run)
     else:
-        plan = chunked.plan(run, chunk_rows)
-        assert len(plan["chunks"]) > 1
-        for chunk in plan["chunks"]:
-            chunked.validate_chunk(run, chunk)
-        chunked.finish_validate(run)
-        for chunk in plan["chunks"]:
-            chunked.mask_chunk(run, chunk)
-        chunked.finish_mask(run)
+        assert len(validate_and_mask_in_chunks(run, chunk_rows)) > 1
     steps.publish(run)
     return run
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from pipeline_support import validate_and_mask_in_chunks
 
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
@@ -69,14 +70,7 @@ def night(tmp_path: Path, monkeypatch, catalogue, warehouse_url):
 def run_chunked(chunk_rows: int) -> steps.Run:
     run = steps.Run.create(REGISTER, "manual__rare_names", DAY)
     steps.pull(run)
-    plan = chunked.plan(run, chunk_rows)
-    assert len(plan["chunks"]) > 1
-    for chunk in plan["chunks"]:
-        chunked.validate_chunk(run, chunk)
-    chunked.finish_validate(run)
-    for chunk in plan["chunks"]:
-        chunked.mask_chunk(run, chunk)
-    chunked.finish_mask(run)
+    assert len(validate_and_mask_in_chunks(run, chunk_rows)) > 1
     steps.publish(run)
     steps.record(run)
     return run

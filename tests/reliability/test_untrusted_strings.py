@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import uvicorn
+from auth_stubs import AllowsEverything, Reader
 from fastapi.testclient import TestClient
 from test_no_secrets_anywhere import files_under, governance, identifiers_in, sqlite_columns
 
@@ -141,7 +142,7 @@ def records(nights: Nights) -> pd.DataFrame:
 def client(nights: Nights, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     for name in ("GOVERNANCE_VAR_ROOT", "GOVERNANCE_WAREHOUSE_URL"):
         monkeypatch.setenv(name, nights.environment[name])
-    return TestClient(create_app(require_user=lambda: "admin"))
+    return TestClient(create_app(require_user=lambda: Reader("admin"), auth_manager=AllowsEverything))
 
 
 def served_pages(client: TestClient, nights: Nights) -> dict[str, str]:
@@ -219,7 +220,7 @@ def test_data_docs_work_offline_and_show_the_pipelines_verdict(client: TestClien
 
 def test_every_governance_response_carries_the_security_headers(client: TestClient, nights: Nights) -> None:
     urls = [*served_pages(client, nights), "/docs/x/y/missing.html", "/reports/../../etc/passwd"]
-    refusing = TestClient(create_app(require_user=_refuse))
+    refusing = TestClient(create_app(require_user=_refuse, auth_manager=AllowsEverything))
     for response in [client.get(url) for url in urls] + [refusing.get("/runs")]:
         policy = response.headers.get("content-security-policy", "")
         assert "default-src 'self'" in policy and "script-src 'none'" in policy, response.url
@@ -244,7 +245,8 @@ def served(nights: Nights, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in ("GOVERNANCE_VAR_ROOT", "GOVERNANCE_WAREHOUSE_URL"):
         monkeypatch.setenv(name, nights.environment[name])
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(require_user=lambda: "admin"), host="127.0.0.1", port=port,
+    app = create_app(require_user=lambda: Reader("admin"), auth_manager=AllowsEverything)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

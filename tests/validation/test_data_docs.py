@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
+from auth_stubs import AllowsEverything, Reader
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from validation_support import other_check, residents
@@ -155,22 +156,6 @@ def test_a_headerless_frame_leaves_no_value_in_the_page(catalogue: Catalogue, tm
         assert value not in messages, column
     assert "is the header line missing?" in messages
     assert "column 1 of 9 (name withheld: 18 characters, digits" in page
-
-
-class Reader:
-    def get_name(self) -> str:
-        return "reader"
-
-
-class AllowsEverything:
-    """Stands in for Airflow's auth manager: this test is about serving the docs; who may read them is
-    tests/webapp's (real auth managers)."""
-
-    def is_authorized_dag(self, **_: object) -> bool:
-        return True
-
-    def is_authorized_custom_view(self, **_: object) -> bool:
-        return True
 
 
 def airflow_login(request: Request) -> Reader:

@@ -43,7 +43,7 @@ from governance.sharing.tables import (
 )
 from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, SHARED_SCHEMA, ddl_lock, is_postgres, write_transaction
-from governance.warehouse.grants import plan_grants
+from governance.warehouse.grants import plan_grants, shared_columns
 from governance.warehouse.records import ensure_governance_tables, run_record
 from governance.warehouse.schema import LINEAGE_COLUMNS, table_name
 
@@ -117,7 +117,7 @@ def sync_service_role(engine: sa.Engine, catalogue: Catalogue, today: date | Non
                     sql.Identifier(schema), sql.Identifier(role)))
             run(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(role)))
             run(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
-        existing = _shared_columns(connection)
+        existing = shared_columns(connection)
         for table, columns in sorted(wanted.items()):
             present = tuple(column for column in columns if column in existing.get(table, ()))
             if present:
@@ -165,12 +165,3 @@ def _runner(connection: sa.Connection) -> Callable[[sql.Composable], None]:
         connection.exec_driver_sql(statement.as_string(connection.connection.driver_connection))
     return run
 
-
-def _shared_columns(connection: sa.Connection) -> dict[str, set[str]]:
-    rows = connection.execute(sa.text(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
-        {"schema": SHARED_SCHEMA})
-    found: dict[str, set[str]] = {}
-    for table, column in rows:
-        found.setdefault(table, set()).add(column)
-    return found

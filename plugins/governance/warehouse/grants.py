@@ -155,7 +155,7 @@ def apply_grants(engine: sa.Engine, catalogue: Catalogue, today: date | None = N
         return GrantReport(plan, applied=False)
     with write_transaction(engine) as connection:
         ddl_lock(connection, "grants")
-        existing = _existing_columns(connection)
+        existing = shared_columns(connection)
         _ensure_roles(connection, plan)
         stale = _stale_members(connection, plan)
         _revoke_everything(connection, [*plan.roles, *stale])
@@ -181,7 +181,8 @@ def apply_grants(engine: sa.Engine, catalogue: Catalogue, today: date | None = N
     return report
 
 
-def _existing_columns(connection: sa.Connection) -> dict[str, set[str]]:
+def shared_columns(connection: sa.Connection) -> dict[str, set[str]]:
+    """The columns of every table and view in schema ``shared``, by table (PostgreSQL's catalog)."""
     rows = connection.execute(sa.text(
         "SELECT c.relname, a.attname FROM pg_catalog.pg_attribute a "
         "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
