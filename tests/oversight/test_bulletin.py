@@ -21,7 +21,7 @@ from oversight_support import (
     record_run,
 )
 
-from governance.oversight.bulletin import last_week_ending, safe_cell, week_window, write_bulletin
+from governance.oversight.bulletin import last_week_ending, safe_cell, week_sunday, week_window, write_bulletin
 from governance.oversight.clocks import freshness_board
 from governance.oversight.history import record_checks
 from governance.standards.catalogue import Catalogue
@@ -46,6 +46,19 @@ def test_a_week_runs_from_monday_midnight_to_the_next_monday_midnight_local() ->
     assert until == datetime(2026, 11, 23, tzinfo=SHANGHAI)
 
 
+@pytest.mark.parametrize("day", [date(2026, 11, 16), date(2026, 11, 19), date(2026, 11, 22)])
+def test_any_day_names_the_iso_week_holding_it_never_thursday_to_wednesday(day: date) -> None:
+    """The demo passes its business date (a Wednesday, say): the bulletin is that Monday-to-Sunday week."""
+    assert week_sunday(day) == WEEK_ENDING
+    assert week_window(day, "Asia/Shanghai") == week_window(WEEK_ENDING, "Asia/Shanghai")
+
+
+def test_the_monday_run_reports_the_previous_complete_iso_week() -> None:
+    monday = date(2026, 11, 23)
+    assert week_window(last_week_ending(monday), "Asia/Shanghai") == (datetime(2026, 11, 16, tzinfo=SHANGHAI),
+                                                                     datetime(2026, 11, 23, tzinfo=SHANGHAI))
+
+
 @pytest.mark.parametrize(("value", "safe"), [
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"),
@@ -59,6 +72,8 @@ def seed_week(engine: sa.Engine, catalogue: Catalogue) -> None:
         record_run(engine, RESIDENT, date(2026, 11, day), received=1000 + day, quarantined=10)
     record_run(engine, ENTERPRISE, date(2026, 11, 21), verdict="failed")
     record_run(engine, RESIDENT, date(2026, 11, 9))  # the week before: not counted
+    record_run(engine, RESIDENT, date(2026, 11, 15), received=5, quarantined=5)  # the Sunday before: not counted
+    record_run(engine, RESIDENT, date(2026, 11, 23), verdict="failed")  # the Monday after: not counted
     publish_rows(engine, catalogue, RESIDENT, [datetime(2026, 11, 22, 23, tzinfo=SHANGHAI)])
     ensure_access_tables(engine)
     log_calls(engine, [(datetime(2026, 11, 18, 10, tzinfo=SHANGHAI), "=cmd|'/c calc'!A1", RESIDENT, "denied", 0),
@@ -77,7 +92,12 @@ def test_the_bulletin_holds_the_weeks_figures(warehouse: sa.Engine, catalogue: C
     page = bulletin.html.read_text(encoding="utf-8")
     assert "数据共享与治理每周进度通报 2026-11-16 至 2026-11-22" in page
     assert page.count("data-dataset=") >= len(catalogue.datasets)
-    assert "href='freshness'" not in page  # no links to the live JSON in a file that travels
+    assert 'href="freshness"' not in page  # no links to the live JSON in a file that travels
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "质量评分卡" in page and "平台故障与重跑" in page and 'id="pass-rate-panels"' in page
+    assert "2026-11-16" in page and "11-22" in page  # the charts' date axis covers Monday to Sunday
+    quality = page.split('id="sec-quality"')[1].split('id="sec-access"')[0]
+    assert "11-23" not in quality and "11-15" not in quality  # neither the Sunday before nor the Monday after
 
     raw = bulletin.csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read the Chinese as UTF-8
