@@ -98,7 +98,7 @@ def access_charts(oversight: Oversight) -> list[Any]:
     access, names = oversight.access, oversight.names
     if not access.logged:
         return []
-    rows = [row for row in access.datasets if row["calls"]] or access.datasets
+    rows = sorted((row for row in access.datasets if row["calls"]), key=lambda row: -row["calls"])
     return [
         charts.hbars([(names.get(row["dataset_key"], row["dataset_key"]), row["calls"]) for row in rows],
                      title="各数据集调用次数", x_title="调用次数 (次)"),
