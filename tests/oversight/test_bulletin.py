@@ -15,6 +15,7 @@ from oversight_support import (
     ENTERPRISE,
     RESIDENT,
     SHANGHAI,
+    SUITE_TYPO,
     ensure_access_tables,
     log_calls,
     publish_rows,
@@ -71,6 +72,8 @@ def seed_week(engine: sa.Engine, catalogue: Catalogue) -> None:
     for day in range(16, 23):
         record_run(engine, RESIDENT, date(2026, 11, day), received=1000 + day, quarantined=10)
     record_run(engine, ENTERPRISE, date(2026, 11, 21), verdict="failed")
+    record_run(engine, RESIDENT, date(2026, 11, 18), verdict="failed", received=None, message=SUITE_TYPO, attempt=9,
+               finished=datetime(2026, 11, 19, 2, tzinfo=SHANGHAI))  # a platform failure before the good run
     record_run(engine, RESIDENT, date(2026, 11, 9))  # the week before: not counted
     record_run(engine, RESIDENT, date(2026, 11, 15), received=5, quarantined=5)  # the Sunday before: not counted
     record_run(engine, RESIDENT, date(2026, 11, 23), verdict="failed")  # the Monday after: not counted
@@ -104,8 +107,12 @@ def test_the_bulletin_holds_the_weeks_figures(warehouse: sa.Engine, catalogue: C
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
     figures = {(row["section"], row["scope"], row["metric"]): row["value"] for row in rows}
     assert {row["week_ending"] for row in rows} == {"2026-11-22"}
-    assert figures[("quality_dataset", RESIDENT, "runs")] == "7"
-    assert figures[("quality_dataset", RESIDENT, "pass_rate")] == "1.0"
+    assert figures[("quality_dataset", RESIDENT, "runs")] == "8"
+    assert figures[("quality_dataset", RESIDENT, "days_counted")] == "7"
+    assert figures[("quality_dataset", RESIDENT, "platform_failures")] == "1"
+    assert figures[("quality_dataset", RESIDENT, "pass_rate")] == "1.0"  # the suite's typo is not the department's
+    assert figures[("incident", RESIDENT, "2026-11-18 platform")] == "校验套件错误"
+    assert figures[("quality_department", "market_regulation", "failed: 超过标准的隔离上限或表级规则未通过")] == "1"
     assert float(figures[("quality_dataset", RESIDENT, "quarantine_rate")]) == pytest.approx(70 / 7133, abs=1e-4)
     assert float(figures[("quality_dataset", RESIDENT, "volume_change_pct")]) == pytest.approx(100 / 1021, abs=1e-4)
     assert figures[("quality_department", "market_regulation", "pass_rate")] == "0.0"

@@ -92,12 +92,16 @@ def figure_rows(oversight: Oversight) -> list[tuple[str, str, str, Any]]:
                  ("freshness", item.dataset_key, "status", item.status),
                  ("freshness", item.dataset_key, "pipeline_age_h", _round(item.pipeline_age_h)),
                  ("freshness", item.dataset_key, "data_age_h", _round(item.data_age_h))]
-    for card in oversight.cards:
+    for card in oversight.cards:  # failed: the department's own failures; platform failures and reruns apart
         section = f"quality_{card.kind}"
         rows += [(section, card.scope, metric, _round(value)) for metric, value in (
             ("runs", card.runs), ("failed", card.failed), ("pass_rate", card.pass_rate),
             ("quarantine_rate", card.quarantine_rate), ("freshness_sla", card.freshness_sla),
-            ("volume_change_pct", card.volume_change_pct))]
+            ("volume_change_pct", card.volume_change_pct), ("days_counted", card.days), ("held", card.held),
+            ("platform_failures", card.platform_failures), ("reruns", card.reruns))]
+        rows += [(section, card.scope, f"failed: {cause}", count) for cause, count in card.failure_causes.items()]
+    rows += [("incident", row["dataset_key"], f"{row['day']} {row['outcome']}", row["cause"])
+             for row in oversight.incidents]
     for row in oversight.access.datasets:
         rows += [("access", row["dataset_key"], metric, row[metric])
                  for metric in ("calls", "allowed", "denied", "blocked", "rows_served", "consumers")]
