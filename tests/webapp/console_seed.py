@@ -85,5 +85,6 @@ def seed(engine: sa.Engine, var_root: Path) -> None:
         for consumer, key, decision, rows, hours in calls:
             connection.execute(sa.insert(access_log).values(
                 at=datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=hours),
-                request_id=f"r{hours}{consumer[:3]}", consumer=consumer, method="GET", endpoint="/datasets/{department}/{dataset}/rows", dataset_key=key,
+                request_id=f"r{hours}{consumer[:3]}", consumer=consumer, method="GET",
+                endpoint="/datasets/{department}/{dataset}/rows", dataset_key=key,
                 rows_returned=rows, decision=decision, status_code=200 if decision == "allowed" else 403))

@@ -87,13 +87,16 @@ def run_links(run: dict[str, Any], access: Access, base: str) -> list[tuple[str,
 
 
 def quarantine_report(run: dict[str, Any], access: Access, base: str) -> str:
-    """The raw quarantine report of the run's business date, only for the department's raw-rows readers."""
+    """The raw quarantine report of the run's business date, where there is one, for the department's raw-rows
+    readers only."""
     if not run.get("rows_quarantined") or not run.get("logical_date"):
         return ""
     department, dataset = str(run["dataset_key"]).split("/", 1)
-    if not access.raw_rows(department, str(run["dag_id"])):
+    name = f"quarantine_{run['logical_date']}.html"
+    if not access.raw_rows(department, str(run["dag_id"])) or not (
+            get_settings().reports_root / department / dataset / name).is_file():
         return ""
-    return f"{base}/reports/{quote(department)}/{quote(dataset)}/quarantine_{run['logical_date']}.html"
+    return f"{base}/reports/{quote(department)}/{quote(dataset)}/{name}"
 
 
 def query_string(values: dict[str, Any]) -> str:

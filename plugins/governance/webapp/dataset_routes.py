@@ -104,9 +104,24 @@ def _freshness(standards: Standards, datasets: list[Dataset]) -> dict[str, Fresh
             except sa.exc.SQLAlchemyError as error:  # one unreadable table must not hide the others
                 connection.rollback()
                 data_max, note = None, f"数据时钟无法读取: {type(error).__name__}"
-            board[dataset.key] = assess(dataset, published.get(dataset.key), data_max, now, note=note,
+            board[dataset.key] = assess(dataset, published.get(dataset.key), data_max, now, note=_note(note),
                                         skew_tolerance=timedelta(minutes=settings.freshness_skew_minutes))
     return board
+
+
+_NOTES = {"no freshness_column in the standard": "标准未指定数据时间列 (freshness_column)",
+          "not published yet": "尚未发布到共享库", "published table is empty": "共享库中的表为空"}
+
+
+def _note(note: str) -> str:
+    """The data clock's note in Chinese where it is one of the fixed ones (the others name a column)."""
+    if note in _NOTES:
+        return _NOTES[note]
+    if note.endswith("not in the published table"):
+        return f"共享库表中没有数据时间列 ({note})"
+    if note.endswith("(masked or generalised?)"):
+        return f"数据时间列已脱敏或泛化, 无法读出时间 ({note})"
+    return note
 
 
 def _versions(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

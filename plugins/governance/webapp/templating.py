@@ -8,6 +8,7 @@ at ``/`` in tests. Labels are Chinese first, English after.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
 
 from governance.oversight.freshness import FRESH, LABELS_ZH, NEVER_LOADED, SKEWED, STALE, WARN
 from governance.settings import get_settings
@@ -62,6 +64,12 @@ def _number(value: Any) -> str:
     return "" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _breakable(value: Any) -> Markup:
+    """The text escaped, with a line-break opportunity after each ``/``, ``_`` and ``.``: a dataset key, path or
+    table name wraps between its words, never inside one."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?<=[/_.])", "" if value is None else str(value)))
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -71,7 +79,7 @@ def _duration(seconds: float | None) -> str:
 
 ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-ENVIRONMENT.filters.update(local=_local, number=_number, duration=_duration)
+ENVIRONMENT.filters.update(local=_local, number=_number, duration=_duration, wbr=_breakable)
 ENVIRONMENT.globals.update(NAV=NAV, VERDICTS=VERDICTS, STATUSES=STATUSES, SHARING=SHARING, CYCLES=CYCLES,
                            MASKING=MASKING, FRESHNESS=FRESHNESS)
 
