@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 
+from governance.pipeline import quarantine
 from governance.sharing.tables import access_log, ensure_sharing_tables
 from governance.validation.data_docs import run_docs_folder
 from governance.warehouse import write_quarantine, write_run_record
@@ -74,6 +76,12 @@ def seed(engine: sa.Engine, var_root: Path) -> None:
         {"source_file": "x.csv", "source_line": 3, "rules": "id_number.not_null", "key_token": None,
          "masked_row": {"id_number": None, "name": "李*"}, "raw_row_encrypted": "gAAAA-ciphertext-4"}])
     assert close_resolved_quarantine(engine, A, ["k2"], run_id(DAY)) == 1
+    resent = source.replace(str(DAY - timedelta(days=2)), str(DAY - timedelta(days=1)))
+    quarantine.write_reports(pd.DataFrame({  # the department's own report of DAY-1, by the pipeline's writer
+        "_source_file": [resent, "x.csv"], "_source_line": [7, 3],
+        "_rules": ["id_number.resident_id", "id_number.not_null"], "_reasons": ["bad_check_character", "missing"],
+        "id_number": [RAW_VALUE, None], "name": ["张三", "李四"]}),
+        var_root / "reports" / A, f"quarantine_{DAY - timedelta(days=1)}")
     write_quarantine(engine, run_id(DAY), B, [
         {"source_file": "health/medical_institution/register.csv", "source_line": 4, "rules": "credit_code.credit_code",
          "key_token": "h1", "masked_row": {"credit_code": "91350100M000100Y4X", "institution_name": "第一医院"},

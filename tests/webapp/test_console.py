@@ -109,6 +109,7 @@ def test_the_quarantine_review_explains_each_rule_and_tracks_each_entry(client: 
     assert 'class="cell-bad" data-bad="id_number"' in rule
     assert HOSTILE not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "重新报送, 仍未通过" in rule and "重新报送已通过, 发布并关闭" in rule
+    assert "原因: 校验码错误" in rule  # the entry's own reason, from the reasons column of the department's report
     assert RAW_VALUE not in text and "gAAAA" not in text  # masked rows only, never the ciphertext or raw values
     closed = client.get(f"/quarantine/{A}/page?status=closed", headers=as_user("steward-a")).text
     assert "tok-3c4d" in closed and "tok-1a2b" not in closed
@@ -210,9 +211,12 @@ def test_every_page_is_a_template_with_the_consoles_navigation_and_style(client:
 
 
 def test_the_plugin_puts_a_top_level_menu_and_every_page_under_it() -> None:
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
     from governance_plugin import GovernancePlugin
 
     views = GovernancePlugin.external_views
+    assert all(ExternalViewResponse.model_validate(view).destination == "nav" for view in views)
     top = [view for view in views if view.get("nav_top_level")]
     assert [(view["name"], view["href"]) for view in top] == [("数据治理", "/governance/runs/page")]
     assert [view["name"] for view in views if view.get("category") == "数据治理"] == [

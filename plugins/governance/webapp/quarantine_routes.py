@@ -19,7 +19,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from governance.settings import get_settings
 from governance.standards.models import Dataset
+from governance.validation.reasons import explain
 from governance.validation.rule_text import RuleText, explain_rule
 from governance.warehouse.history import (
     STATUSES,
@@ -43,6 +45,7 @@ AccessDep = Depends(current_access)
 PER_RULE = 20  # entries shown under each rule before "show all"
 PAGE_SIZE = 50  # entries a page when one rule is chosen
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_REPORT_SCAN = 500_000  # report lines read at most to find the reasons of one page's entries
 
 
 def review_filter(rule: str | None, status: str | None, since: str | None, until: str | None) -> QuarantineFilter:
@@ -138,6 +141,7 @@ def _filter_values(where: QuarantineFilter) -> dict[str, Any]:
 def _shown(entries: list[dict[str, Any]], text: RuleText, standards: Standards, dataset: Dataset, access: Access,
            base: str) -> list[dict[str, Any]]:
     histories = entry_histories(engine(), dataset.key, [entry["key_token"] for entry in entries])
+    reasons = _specific_reasons(dataset, entries)
     marked = _marked_columns(text)
     shown = []
     for entry in entries:
@@ -148,8 +152,38 @@ def _shown(entries: list[dict[str, Any]], text: RuleText, standards: Standards, 
                   if rule != text.rule]
         shown.append({"entry": entry, "cells": [(column, value, column in marked) for column, value in values.items()],
                       "others": others, "history": histories.get(entry["key_token"] or "", []),
+                      "reason": reasons.get((entry["logical_date"], entry["source_file"], str(entry["source_line"]))),
                       "report": quarantine_report(run, access, base)})
     return shown
+
+
+def _specific_reasons(dataset: Dataset, entries: list[dict[str, Any]]) -> dict[tuple[Any, str, str], str]:
+    """Each shown entry's own reasons (``bad_check_character``, ...) explained in Chinese, from the reasons column
+    of the department's report of that business date (the quarantine table keeps only the rules). Only that
+    column is read, never a value; a report that is gone or unreadable leaves the rule's explanation alone."""
+    wanted: dict[Any, set[tuple[str, str]]] = {}
+    for entry in entries:
+        wanted.setdefault(entry["logical_date"], set()).add((entry["source_file"], str(entry["source_line"])))
+    found: dict[tuple[Any, str, str], str] = {}
+    folder = get_settings().reports_root / dataset.department / dataset.name
+    for day, lines in wanted.items():
+        path = folder / f"quarantine_{day}.csv"
+        if day is None or not path.is_file():
+            continue
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if not {"source_file", "source_line", "reasons"} <= set(header):
+                continue
+            file_at, line_at, reasons_at = (header.index(name) for name in ("source_file", "source_line", "reasons"))
+            for number, row in enumerate(reader):
+                if number >= _REPORT_SCAN or not lines:
+                    break
+                where = (row[file_at], row[line_at]) if len(row) > reasons_at else None
+                if where in lines:
+                    lines.discard(where)
+                    found[(day, *where)] = explain(row[reasons_at])
+    return found
 
 
 def _marked_columns(text: RuleText) -> set[str]:
