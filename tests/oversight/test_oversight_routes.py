@@ -99,4 +99,4 @@ def test_the_plugin_adds_the_oversight_view() -> None:
 
     views = {view["url_route"]: view for view in GovernancePlugin.external_views}
     assert views["governance-oversight"]["href"] == "/governance/oversight/page"
-    assert views["governance-oversight"]["name"] == "Oversight"
+    assert views["governance-oversight"]["name"] == "监督考核"
