@@ -203,7 +203,9 @@ def test_every_page_is_a_template_with_the_consoles_navigation_and_style(client:
                  "/impact/page"):
         page = client.get(path, headers=as_user("steward-a")).text
         assert '<link rel="stylesheet" href="/static/console.css">' in page, path
-        assert page.count('aria-current="page"') == 1 and "原始报告查看日志" in page and "<script" not in page
+        assert page.count('aria-current="page"') == 1 and "隔离审核" in page and "<script" not in page
+        nav = page[page.index("<nav"):page.index("</nav>")]
+        assert "原始报告查看日志" not in nav and "监督考核" not in nav  # entries a steward cannot open are not shown
     style = client.get("/static/console.css", headers=as_user("steward-a"))
     assert style.headers["content-type"].startswith("text/css") and "WenQuanYi Zen Hei" in style.text
     assert client.get("/static/app.js", headers=as_user("steward-a")).status_code == 404

@@ -80,7 +80,7 @@ def _duration(seconds: float | None) -> str:
 ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 ENVIRONMENT.filters.update(local=_local, number=_number, duration=_duration, wbr=_breakable)
-ENVIRONMENT.globals.update(NAV=NAV, VERDICTS=VERDICTS, STATUSES=STATUSES, SHARING=SHARING, CYCLES=CYCLES,
+ENVIRONMENT.globals.update(VERDICTS=VERDICTS, STATUSES=STATUSES, SHARING=SHARING, CYCLES=CYCLES,
                            MASKING=MASKING, FRESHNESS=FRESHNESS)
 
 
@@ -93,8 +93,17 @@ def render(request: Request, template: str, *, active: str, status_code: int = 2
     """A console page: ``template`` with the layout's context (mount point, current entry, user name)."""
     access = getattr(request.state, "governance_access", None)
     user = access.name if access is not None else ""
-    html = ENVIRONMENT.get_template(template).render(base=base_path(request), active=active, user=user, **context)
+    html = ENVIRONMENT.get_template(template).render(base=base_path(request), active=active, user=user,
+                                                     nav=_navigation(access), **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+def _navigation(access: Any) -> list[tuple[str, str, str]]:
+    """The console's entries this user may open: the oversight page and the audit need their own permission."""
+    if access is None:
+        return []
+    needs = {"oversight": access.oversight, "audit": access.report_views}
+    return [entry for entry in NAV if entry[0] not in needs or needs[entry[0]]()]
 
 
 def message_page(request: Request, status_code: int, title: str, detail: str, *, retry: bool) -> HTMLResponse:
