@@ -206,6 +206,8 @@ def test_every_page_is_a_template_with_the_consoles_navigation_and_style(client:
         assert page.count('aria-current="page"') == 1 and "隔离审核" in page and "<script" not in page
         nav = page[page.index("<nav"):page.index("</nav>")]
         assert "原始报告查看日志" not in nav and "监督考核" not in nav  # entries a steward cannot open are not shown
+    home = client.get("/", headers=as_user("steward-a"), follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/runs/page"
     style = client.get("/static/console.css", headers=as_user("steward-a"))
     assert style.headers["content-type"].startswith("text/css") and "WenQuanYi Zen Hei" in style.text
     assert client.get("/static/app.js", headers=as_user("steward-a")).status_code == 404

@@ -103,6 +103,8 @@ def test_every_console_page_in_chromium(server: str, user: str) -> None:
             context.add_cookies([{"name": "_token", "value": user, "url": server}])
             page = context.new_page()
             page.on("request", lambda request: requested.append(request.url))
+            errors: list[str] = []  # a CSP violation (a blocked style or script) is reported on the console
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
             for name, path, labels in PAGES:
                 response = page.goto(server + path.format(own=OWN[user]))
                 assert response is not None and response.status < 500, (name, response and response.status)
@@ -113,6 +115,7 @@ def test_every_console_page_in_chromium(server: str, user: str) -> None:
                 assert RAW_VALUE not in page.content() and "<script>" not in page.content().replace(
                     "&lt;script&gt;", "")
                 assert page.evaluate(WIDER_THAN_VIEWPORT) == [], (user, name)
+                assert [error for error in errors if "403" not in error] == [], (user, name)
                 # the style sheet applied: Airflow's light background on the page, cards in white
                 assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 244, 245)"
                 shot = ARTIFACTS / f"console-{user}-{name}.png"
