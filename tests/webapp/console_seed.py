@@ -24,6 +24,7 @@ A, B = "civil_affairs/subsistence_allowance", "health/medical_institution"
 DAG = {A: "civil_affairs__subsistence_allowance", B: "health__medical_institution"}
 DAY = datetime(2026, 11, 27).date()
 HOSTILE = "<script>alert(1)</script>"
+HOSTILE_FILE = "<script>alert(2)</script>.csv"  # a file name the department chose
 RAW_VALUE = "110101194903070011"  # only in A's raw report file, never on a console page
 RULES = {A: {"id_number.resident_id": 3, "name.not_null": 1}, B: {"credit_code.credit_code": 2, "level.code_table": 1}}
 
@@ -73,12 +74,12 @@ def seed(engine: sa.Engine, var_root: Path) -> None:
          "rules": "id_number.resident_id", "key_token": "k1",
          "masked_row": {"id_number": "tok-1a2b", "name": "张*", "assistance_type": "01"},
          "raw_row_encrypted": "gAAAA-ciphertext-3"},
-        {"source_file": "x.csv", "source_line": 3, "rules": "id_number.not_null", "key_token": None,
+        {"source_file": HOSTILE_FILE, "source_line": 3, "rules": "id_number.not_null", "key_token": None,
          "masked_row": {"id_number": None, "name": "李*"}, "raw_row_encrypted": "gAAAA-ciphertext-4"}])
     assert close_resolved_quarantine(engine, A, ["k2"], run_id(DAY)) == 1
     resent = source.replace(str(DAY - timedelta(days=2)), str(DAY - timedelta(days=1)))
     quarantine.write_reports(pd.DataFrame({  # the department's own report of DAY-1, by the pipeline's writer
-        "_source_file": [resent, "x.csv"], "_source_line": [7, 3],
+        "_source_file": [resent, HOSTILE_FILE], "_source_line": [7, 3],
         "_rules": ["id_number.resident_id", "id_number.not_null"], "_reasons": ["bad_check_character", "missing"],
         "id_number": [RAW_VALUE, None], "name": ["张三", "李四"]}),
         var_root / "reports" / A, f"quarantine_{DAY - timedelta(days=1)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from auth_stubs import ByDepartment, Steward
-from console_seed import DAY, HOSTILE, RAW_VALUE, A, B, run_id, seed
+from console_seed import DAY, HOSTILE, HOSTILE_FILE, RAW_VALUE, A, B, run_id, seed
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -108,6 +108,8 @@ def test_the_quarantine_review_explains_each_rule_and_tracks_each_entry(client: 
     assert rule.count("待处理</span>") == 2 and rule.count("已重报仍未通过</span>") == 2  # heading + entry each
     assert 'class="cell-bad" data-bad="id_number"' in rule
     assert HOSTILE not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert HOSTILE_FILE not in text and "&lt;script&gt;alert(2)&lt;/<wbr>script&gt;.<wbr>csv" in text
+    assert "原因: 必填项为空" in text  # the hostile-named file's entry: its reason found all the same
     assert "重新报送, 仍未通过" in rule and "重新报送已通过, 发布并关闭" in rule
     assert "原因: 校验码错误" in rule  # the entry's own reason, from the reasons column of the department's report
     assert RAW_VALUE not in text and "gAAAA" not in text  # masked rows only, never the ciphertext or raw values
