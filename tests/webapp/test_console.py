@@ -77,6 +77,7 @@ def test_the_runs_page_shows_history_filters_and_links_for_the_stewards_own_data
     assert f'href="/dags/{dag}/runs/{good}/tasks/validate" target="_top"' in latest
     assert f"/reports/civil_affairs/subsistence_allowance/quarantine_{DAY}.html" in latest
     assert f"/docs/{dag}/" in latest
+    assert f'href="/quarantine/{A}/page?since={DAY}&amp;until={DAY}">隔离审核</a>' in latest
     history = text[text.index('id="history"'):]
     assert history.count("<tr><td") == 6 and "共 6 次运行" in history
     failed = client.get("/runs/page?verdict=failed&since=2026-11-20&until=2026-11-30&department=civil_affairs",
@@ -84,6 +85,23 @@ def test_the_runs_page_shows_history_filters_and_links_for_the_stewards_own_data
     assert failed[failed.index('id="history"'):].count("<tr><td") == 1 and "the drop holds no rows" in failed
     engineer = client.get("/runs/page", headers=as_user("engineer-a")).text
     assert "/reports/" not in engineer and "Data Docs" in engineer  # no raw-rows permission, no report link
+
+
+def test_the_history_is_paged(client: TestClient, engine: sa.Engine) -> None:
+    from datetime import timedelta
+
+    from governance.warehouse import write_run_record
+
+    for back in range(5, 60):  # 55 more nights of A: 61 runs in all, 50 a page
+        day = DAY - timedelta(days=back)
+        write_run_record(engine, {"dag_id": "civil_affairs__subsistence_allowance", "run_id": run_id(day),
+                                  "dataset_key": A, "department": "civil_affairs", "logical_date": day,
+                                  "verdict": "passed", "rows_received": 10, "rows_published": 10})
+    first = client.get("/runs/page", headers=as_user("steward-a")).text
+    assert "第 1 / 2 页 · 共 61 次运行" in first and 'href="?page=2">下一页' in first
+    second = client.get("/runs/page?page=2", headers=as_user("steward-a")).text
+    history = second[second.index('id="history"'):]
+    assert history.count("<tr><td") == 11 and "上一页" in history and "2026-09-29" in history
 
 
 def test_the_runs_json_keeps_its_shape_and_takes_the_same_filters(client: TestClient) -> None:

@@ -78,6 +78,9 @@ def run_links(run: dict[str, Any], access: Access, base: str) -> list[tuple[str,
     report = quarantine_report(run, access, base)
     if report:
         links.append(("隔离报告", report, False))
+    if run.get("rows_quarantined") and run.get("logical_date"):
+        that_day = query_string({"since": run["logical_date"], "until": run["logical_date"]})
+        links.append(("隔离审核", f"{base}/quarantine/{run['dataset_key']}/page{that_day}", False))
     folder = run_docs_folder(get_settings().docs_root, dag_id, run_id)
     if (folder / "index.html").is_file():
         links.append(("Data Docs", f"{base}/docs/{quote(folder.parent.name)}/{quote(folder.name)}/index.html", False))
