@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from governance.pipeline.verdict import FLAGGED, PASSED
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
 
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
@@ -226,10 +227,10 @@ def close_resolved_quarantine(engine: sa.Engine, dataset_key: str, key_tokens: I
     return len(resolved)
 
 
-PUBLISHING_VERDICTS = ("passed", "passed_with_quarantine")  # pipeline.verdict: the verdicts that publish
+PUBLISHING_VERDICTS = (PASSED, FLAGGED)  # the verdicts that publish (``Verdict.publishes``)
 
 
-def published_condition(table: sa.Table | Any) -> sa.ColumnElement[bool]:
+def published_condition(table: sa.Table) -> sa.ColumnElement[bool]:
     """A run that published: a publishing verdict and rows written (a rerun on a day with no data does not)."""
     return sa.and_(table.c.verdict.in_(PUBLISHING_VERDICTS), table.c.rows_published > 0)
 

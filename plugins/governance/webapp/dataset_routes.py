@@ -24,6 +24,7 @@ from governance.validation.rule_text import explain_rule
 from governance.validation.suites import SuiteError, read_suite_json, suite_path
 from governance.warehouse import SHARED_SCHEMA, table_name
 from governance.warehouse.history import RunFilter, consumers, quality_series, run_history
+from governance.warehouse.records import PUBLISHING_VERDICTS
 from governance.webapp.authz import Access, current_access
 from governance.webapp.console import Standards, load_standards, readable_dataset, run_links
 from governance.webapp.oversight_routes import engine
@@ -62,7 +63,7 @@ def dataset_page(request: Request, department: str, name: str, access: Access = 
             labels.setdefault(rule, explain_rule(catalogue, dataset, rule).title)
     runs, _ = run_history(engine(), [dataset.dag_id], RunFilter(), limit=200, offset=0)
     published = next((run for run in runs if run.get("rows_published") and run.get("verdict") in
-                      ("passed", "passed_with_quarantine")), None)
+                      PUBLISHING_VERDICTS), None)
     base = base_path(request)
     return render(
         request, "dataset.html", active="datasets", dataset=dataset,
