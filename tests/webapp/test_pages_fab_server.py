@@ -170,6 +170,13 @@ def test_the_pages_in_chromium(fab: FabServer, tokens: dict[str, str]) -> None:
                     console.screenshot(path=str(ARTIFACTS / f"pages-{user}-{name}.png"), full_page=True)
                 refused = console.goto(f"{fab.base}/governance/datasets/{other}/page")
                 assert refused.status == 403 and "无权访问" in console.inner_text("body")
+                # Inside Airflow's own UI: the top-level 数据治理 entry opens the console in its frame.
+                console.goto(f"{fab.base}/plugin/governance")
+                console.get_by_role("link", name="数据治理").first.wait_for(timeout=60_000)
+                frame = console.frame_locator("iframe").first
+                frame.locator("h1").first.wait_for(timeout=60_000)
+                assert "运行记录" in frame.locator("h1").first.inner_text()
+                console.screenshot(path=str(ARTIFACTS / f"pages-{user}-in-airflow.png"), full_page=True)
 
             security = _page(browser, fab, tokens["security"])
             security.goto(f"{fab.base}/governance/audit/report-views/page")
