@@ -117,7 +117,7 @@ def test_the_plugin_adds_the_oversight_view() -> None:
 
     views = {view["url_route"]: view for view in GovernancePlugin.external_views}
     assert views["governance-oversight"]["href"] == "/governance/oversight/page"
-    assert views["governance-oversight"]["name"] == "Oversight"
+    assert views["governance-oversight"]["name"] == "监督考核"
 
 
 def test_a_broken_standard_gives_a_chinese_message_not_a_500(client: TestClient, tmp_path: Path, monkeypatch) -> None:
