@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import REPORT
 from fastapi.testclient import TestClient
+from seeded_report import REPORT
 
 from governance.warehouse import warehouse_engine, write_run_record
 from governance.warehouse.report_views import report_view
