@@ -35,7 +35,6 @@ DIP = "market_regulation/enterprise_registration"
 DRIFT = "market_regulation/enterprise_registration"
 RESUBMIT = "health/medical_institution"
 DIP_SHARES = (0.10, 0.26, 0.07)  # the quarantine share the dip's nights are written with; 0.26 fails the verdict
-RESUBMIT_SHARE = 0.12
 FRIDAY = 4
 
 
@@ -71,11 +70,7 @@ class Story:
         return True
 
     def defect_share(self, key: str, night: date) -> float | None:
-        if key == DIP and night in self.dip:
-            return self.dip[night]
-        if key == RESUBMIT and night == self.resubmit:
-            return RESUBMIT_SHARE
-        return None
+        return self.dip.get(night) if key == DIP else None
 
 
 def plan(last: date, days: int) -> Story:
