@@ -1,7 +1,7 @@
 """The demo's past nights and days, replayed in order at their own hours (``governance demo --days N``).
 
 Each calendar day of the history: the departments' drops land after midnight, each due dataset's night runs at
-02:00 through its DAG's own tasks (:mod:`governance.demo.nights`), the hourly freshness check runs every four
+02:00 through its DAG's own tasks (:mod:`governance.demo.nights`), the hourly freshness check runs every six
 hours, consumers call the sharing API in office hours (:mod:`governance.demo.traffic`), and the story's beats
 happen when a platform office would see them (:mod:`governance.demo.story`). The wall clock is moved to each
 moment with ``time_machine`` (ticking from there), so run records, loads, key changes, checks and the access log
@@ -34,17 +34,15 @@ from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import SHARED_SCHEMA
 
 HAND_MADE_COLUMN = "remark_adhoc"  # what a DBA adds by hand for a one-off report
-CHECK_HOURS = (3, 7, 11, 15, 19, 23)
+CHECK_HOURS = (3, 9, 15, 21)  # the hourly check, sampled: enough to see warn, stale and recovery
 ALERT_LOGGERS = ("governance.oversight.alerts", "governance.sharing.alerts")
 
 
 @dataclass
 class History:
-    """What the replay did: one line per beat, the alerts it raised, the outcomes of every run."""
+    """What the replay leaves for the summary: the alerts it raised and what the consumers saw."""
 
-    lines: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
-    outcomes: list[NightOutcome] = field(default_factory=list)
     tally: Any = None
 
 
@@ -81,9 +79,8 @@ class Replay:
             yield
 
     def say(self, text: str) -> None:
-        line = f"{self.moment}  {text}"
-        self.history.lines.append(line)
-        print(line, flush=True)
+        """One line of the story as it happens, stamped with its (replayed) local time."""
+        print(f"{self.moment}  {text}", flush=True)
 
     # ---- deliveries and runs -------------------------------------------------------------------------------
 
@@ -109,7 +106,6 @@ class Replay:
 
     def run(self, key: str, night: date, run_id: str) -> NightOutcome:
         outcome = self.nights[key].run(run_id, night)
-        self.history.outcomes.append(outcome)
         record = WorkArea.for_run(self.settings.work_root, self.catalogue.datasets[key].dag_id, run_id).read_step(
             "record")
         if outcome.state == "success":
@@ -259,7 +255,6 @@ def replay_history(story: Story, catalogue: Catalogue, settings: Settings, engin
         if consumers is not None:
             consumers.close()
             replay.history.tally = consumers.tally
-            replay.history.lines.extend(consumers.tally.notes)
         for logger, (propagate, level) in zip(loggers, saved, strict=True):
             logger.removeHandler(handler)
             logger.propagate, logger.level = propagate, level
