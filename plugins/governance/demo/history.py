@@ -43,7 +43,7 @@ class History:
     """What the replay leaves for the summary: the alerts it raised and what the consumers saw."""
 
     alerts: list[str] = field(default_factory=list)
-    tally: Any = None
+    notes: list[str] = field(default_factory=list)
 
 
 class _Alerts(logging.Handler):
@@ -254,7 +254,7 @@ def replay_history(story: Story, catalogue: Catalogue, settings: Settings, engin
     finally:
         if consumers is not None:
             consumers.close()
-            replay.history.tally = consumers.tally
+            replay.history.notes = consumers.notes
         for logger, (propagate, level) in zip(loggers, saved, strict=True):
             logger.removeHandler(handler)
             logger.propagate, logger.level = propagate, level

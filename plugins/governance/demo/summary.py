@@ -68,7 +68,7 @@ def print_history_summary(history: Any, day: date, days: int, settings: Settings
         engine.dispose()
     print(f"\n{days} 个夜间批次 / nights of platform life, ending {day} (the last one run by Airflow itself)")
     if history is not None:
-        for note in history.tally.notes if history.tally is not None else []:
+        for note in history.notes:
             print(f"  {note}")
         if history.alerts:
             print(f"  {len(history.alerts)} alert(s) raised, e.g.:")

@@ -10,10 +10,7 @@ for the lookups come from the night's synthetic drops and are sent only in reque
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-
-log = logging.getLogger(__name__)
 
 RESIDENTS = "public_security/resident_population"
 ROLL = "civil_affairs/subsistence_allowance"
@@ -37,17 +32,6 @@ RUNAWAY_LIMIT = 2000  # calls the runaway job makes at most before it gives up o
 SCAN_PAGES = 200  # pages the scanner asks for at most (the scan rule stops it after 50 within the hour)
 
 
-@dataclass
-class Tally:
-    """What the consumers saw: responses per department and status, and the notable ones for the summary."""
-
-    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, consumer: str, status: int) -> None:
-        self.statuses[(consumer, status)] += 1
-
-
 class Consumers:
     """A token per consumer department and a client on the app; ``at(moment)`` sets the time of the calls."""
 
@@ -60,7 +44,7 @@ class Consumers:
 
         self.travel, self.landing_root = travel, landing_root
         self.rng = np.random.default_rng([seed, 2026])
-        self.tally = Tally()
+        self.notes: list[str] = []  # the notable calls, for the summary (the figures come from the access log)
         now = datetime.now(UTC).replace(tzinfo=None)
         # Tokens live in memory only: issued like `governance tokens issue`, never printed or written down.
         self.tokens = {department: issue_token(engine, department, now=now, expires_days=365).token
@@ -74,7 +58,6 @@ class Consumers:
     def call(self, consumer: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = self.client.request(method, f"/datasets{path}", json=body,
                                        headers={"Authorization": f"Bearer {self.tokens[consumer]}"})
-        self.tally.add(consumer, response.status_code)
         return response
 
     def office_day(self, day: date, nights: dict[str, date]) -> None:
@@ -115,7 +98,7 @@ class Consumers:
                 blocked += status == 429
                 if status not in (200, 429):
                     break
-        self.tally.notes.append(f"{day} 14:30 {RUNAWAY}'s batch job read {RATINGS} {calls} times; the daily quota "
+        self.notes.append(f"{day} 14:30 {RUNAWAY}'s batch job read {RATINGS} {calls} times; the daily quota "
                                 f"stopped it ({blocked} x 429 quota_exceeded)")
 
     def bulk_scan(self, day: date) -> None:
@@ -132,7 +115,7 @@ class Consumers:
                 after = body.get("next_cursor")
                 if not after:
                     break
-        self.tally.notes.append(f"{day} 21:40 {SCANNER} paged through {RESIDENTS}: {served} rows served, then "
+        self.notes.append(f"{day} 21:40 {SCANNER} paged through {RESIDENTS}: {served} rows served, then "
                                 f"HTTP {response.status_code} {response.json().get('error', '')} (security event, "
                                 f"alert)")
 
