@@ -126,7 +126,7 @@ class Replay:
 
     def replay(self, traffic: Any) -> History:
         story = self.story
-        for index, night in enumerate(story.history):
+        for night in story.history:
             day = night + timedelta(days=1)
             due = [key for key in self.catalogue.datasets if story.due(self.catalogue, key, night)]
             on_time = [key for key in due if not (key == beats.LATE and night in story.late)]
@@ -141,10 +141,11 @@ class Replay:
                 late = key == beats.LATE and night in story.late
                 with self.travel(self.at(day, 6 if late else 2, number * 2)):  # late: the window closes at 06:00
                     self.run(key, night, f"demo__{night.isoformat()}")
-            self.day(day, index, traffic)
+            self.day(day, traffic)
         return self.history
 
-    def day(self, day: date, index: int, traffic: Any) -> None:
+    def day(self, day: date, traffic: Any) -> None:
+        """The calendar day after a night: checks, office hours, the story's beats, in time order."""
         story = self.story
         events: list[tuple[datetime, Callable[[], None]]] = [
             (self.at(day, hour, 5), lambda hour=hour: self.check(self.at(day, hour, 5))) for hour in CHECK_HOURS]
