@@ -10,6 +10,7 @@ for the lookups come from the night's synthetic drops and are sent only in reque
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,7 +38,11 @@ class Consumers:
 
     def __init__(self, engine: sa.Engine, travel: Callable[[datetime], Any], landing_root: Path,
                  seed: int) -> None:
-        from fastapi.testclient import TestClient
+        from starlette.exceptions import StarletteDeprecationWarning
+
+        with warnings.catch_warnings():  # starlette asks for httpx2 here; httpx is what the lock pins
+            warnings.simplefilter("ignore", StarletteDeprecationWarning)
+            from fastapi.testclient import TestClient
 
         from governance.sharing import create_sharing_app
         from governance.sharing.tokens import issue_token
