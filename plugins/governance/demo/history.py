@@ -110,10 +110,11 @@ class Replay:
             "record")
         if outcome.state == "success":
             closed = record.get("quarantine_closed") or 0
-            self.say(f"{key} {night}: {record.get('rows_published')} published, {record.get('rows_quarantined')} "
-                     f"quarantined" + (f", {closed} earlier quarantine entries closed" if closed else ""))
+            self.say(f"{key} {night}: 发布 {record.get('rows_published')} published, 隔离 "
+                     f"{record.get('rows_quarantined')} quarantined"
+                     + (f", 关闭此前隔离 {closed} earlier quarantine entries closed" if closed else ""))
         else:
-            self.say(f"{key} {night}: {outcome.state} at {outcome.failed_task}: {outcome.message[:150]}")
+            self.say(f"{key} {night}: 失败 {outcome.state} at {outcome.failed_task}: {outcome.message[:150]}")
         return outcome
 
     def check(self, moment: datetime) -> None:
@@ -135,8 +136,8 @@ class Replay:
             if story.drift == night:
                 with self.travel(self.at(day, 1, 0)):
                     self._hand_made_column(add=True)
-                    self.say(f"a DBA adds column {HAND_MADE_COLUMN} to shared.{_table(beats.DRIFT)} by hand "
-                             "(for a one-off report)")
+                    self.say(f"数据库管理员手工加列 a DBA adds column {HAND_MADE_COLUMN} to "
+                             f"shared.{_table(beats.DRIFT)} by hand (for a one-off report)")
             for number, key in enumerate(due):
                 late = key == beats.LATE and night in story.late
                 with self.travel(self.at(day, 6 if late else 2, number * 2)):  # late: the window closes at 06:00
@@ -176,15 +177,15 @@ class Replay:
             result = rotate_encryption(self.engine, self.catalogue, load_keyring(),
                                        secrets_dir=self.settings.var_root / "secrets", actor="platform-office")
             moved = sum(result.tables.values())
-            self.say(f"governance keys rotate: new encryption key {result.active}, {moved} published value(s) "
+            self.say(f"密钥轮换 governance keys rotate: new encryption key {result.active}, {moved} published value(s) "
                      f"re-encrypted, retired {', '.join(result.retired) or 'none'}")
 
     def _catch_up(self) -> None:
         story = self.story
         moment = self.at(story.catch_up, 10, 30)
         with self.travel(moment):
-            self.say(f"{beats.LATE}: the department delivers the {len(story.late)} missed nights; the platform "
-                     "runs them again")
+            self.say(f"{beats.LATE}: 部门补报 the department delivers the {len(story.late)} missed nights; "
+                     "the platform runs them again")
         for night in story.late:
             self.deliver(night, [beats.LATE], moment)
         for number, night in enumerate(story.late):
@@ -199,7 +200,8 @@ class Replay:
         assert night is not None
         run_at = self.at(night + timedelta(days=1), 9, 40)
         with self.travel(run_at):
-            self.say(f"the DBA removes {HAND_MADE_COLUMN}; the platform runs {beats.DRIFT} {night} again")
+            self.say(f"删除手工列后重跑 the DBA removes {HAND_MADE_COLUMN}; the platform runs {beats.DRIFT} "
+                     f"{night} again")
             self.run(beats.DRIFT, night, f"demo_manual__{run_at.isoformat()}")
 
     def _hand_made_column(self, *, add: bool) -> bool:
@@ -220,8 +222,8 @@ class Replay:
         assert night is not None
         moment = self.at(night + timedelta(days=1), 11, 0)
         with self.travel(moment):
-            self.say(f"{beats.RESUBMIT}: the department corrects the rows quarantined for {night} (its quarantine "
-                     "report) and resubmits the drop")
+            self.say(f"{beats.RESUBMIT}: 部门更正后重报 the department corrects the rows quarantined for "
+                     f"{night} (its quarantine report) and resubmits the drop")
         rows = self.deliver(night, [beats.RESUBMIT], moment, {beats.RESUBMIT: 0.0})
         # Duplicates removed, the snapshot is smaller than the one published: the standard holds such a load
         # until the department confirms the count, so the department confirms it with the resubmission.

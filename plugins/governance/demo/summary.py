@@ -71,20 +71,20 @@ def print_history_summary(history: Any, day: date, days: int, settings: Settings
         for note in history.notes:
             print(f"  {note}")
         if history.alerts:
-            print(f"  {len(history.alerts)} alert(s) raised, e.g.:")
+            print(f"  告警 {len(history.alerts)} alert(s) raised, e.g.:")
             for alert in _spread(history.alerts, 6):
                 print(f"    {alert}")
-    print(f"  run records: {figures.business_dates} business dates, "
+    print(f"  运行记录 run records: {figures.business_dates} business dates, "
           + ", ".join(f"{count} {verdict}" for verdict, count in sorted(figures.runs.items())))
-    print("  quarantine entries: " + ", ".join(f"{count} {status}" for status, count in
+    print("  隔离记录 quarantine entries: " + ", ".join(f"{count} {status}" for status, count in
                                                  sorted(figures.quarantine.items())))
-    print(f"  sharing API calls (access log) from {len(figures.consumers)} consumer departments: "
+    print(f"  共享接口调用 sharing API calls (access log) from {len(figures.consumers)} consumer departments: "
           f"{figures.decided('allowed')} allowed, {figures.decided('denied')} denied, "
           f"{figures.decided('blocked')} blocked")
     for consumer in figures.consumers:
         by = figures.calls[consumer]
         print(f"    {consumer:20} " + ", ".join(f"{count} {decision}" for decision, count in sorted(by.items())))
-    print("  security events: " + (", ".join(f"{count} {kind}" for kind, count in
+    print("  安全事件 security events: " + (", ".join(f"{count} {kind}" for kind, count in
                                             sorted(figures.security_events.items())) or "none"))
     print(where_to_look(day, settings))
 

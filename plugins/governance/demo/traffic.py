@@ -103,8 +103,8 @@ class Consumers:
                 blocked += status == 429
                 if status not in (200, 429):
                     break
-        self.notes.append(f"{day} 14:30 {RUNAWAY}'s batch job read {RATINGS} {calls} times; the daily quota "
-                                f"stopped it ({blocked} x 429 quota_exceeded)")
+        self.notes.append(f"{day} 14:30 超出每日配额 {RUNAWAY}'s batch job read {RATINGS} {calls} times; "
+                          f"the daily quota stopped it ({blocked} x 429 quota_exceeded)")
 
     def bulk_scan(self, day: date) -> None:
         """An account pages through the whole resident register, in small pages to stay unnoticed."""
@@ -120,7 +120,7 @@ class Consumers:
                 after = body.get("next_cursor")
                 if not after:
                     break
-        self.notes.append(f"{day} 21:40 {SCANNER} paged through {RESIDENTS}: {served} rows served, then "
+        self.notes.append(f"{day} 21:40 批量下载被拦截 {SCANNER} paged through {RESIDENTS}: {served} rows served, then "
                                 f"HTTP {response.status_code} {response.json().get('error', '')} (security event, "
                                 f"alert)")
 
