@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Airflow, call the sharing API as the consumers do, and print a summary")
     demo.add_argument("--date", type=date.fromisoformat, default=None,
                       help="the last business date (default: yesterday)")
-    demo.add_argument("--days", type=int, default=1, help="nights of history ending with --date (make demo: 14); 1: "
-                      "that night only, every dataset, on drops written by demo-data")
+    demo.add_argument("--days", type=int, default=None, help="nights of history ending with --date, drops written by "
+                      "the demo (make demo: 14); without it: that night only, on drops written by demo-data")
     demo.add_argument("--rows", type=int, default=2000, help="resident population rows of the history's drops")
 
     run_airflow = _command(commands, "airflow", _airflow, "run the airflow CLI with this suite's settings")
@@ -315,7 +315,7 @@ def _demo(arguments: argparse.Namespace) -> int:
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task errors show; chatter does not
     from governance.demo.run import run_demo
 
-    if arguments.days < 1:
+    if arguments.days is not None and arguments.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)
         return ERROR
     return OK if run_demo(arguments.date or yesterday(), days=arguments.days, rows=arguments.rows) else PROBLEMS

@@ -27,9 +27,10 @@ from governance.settings import REPO_ROOT, Settings, get_settings
 DEMO_SEED = 20261128  # the synthetic province and every night's drops follow from it
 
 
-def run_demo(day: date, only: Collection[str] | None = None, *, days: int = 1, rows: int = 2000,
+def run_demo(day: date, only: Collection[str] | None = None, *, days: int | None = None, rows: int = 2000,
              seed: int = DEMO_SEED) -> bool:
-    """Replay ``days - 1`` nights before ``day`` (if any), then run each dataset DAG due on ``day``, then the
+    """Replay ``days - 1`` nights before ``day`` and write ``day``'s drops (without ``days``: the drops are
+    there already, from ``governance demo-data``), then run each dataset DAG due on ``day``, then the
     cross-department profile DAGs that read their tables (as the scheduler would once their Assets update) and
     the oversight DAGs; print a summary; True when all of the last night's runs succeeded.
 
@@ -38,7 +39,7 @@ def run_demo(day: date, only: Collection[str] | None = None, *, days: int = 1, r
     migrating = _migrate_metadata()  # in the background, while the history replays
     settings = get_settings()
     try:
-        history, due = _history_and_drops(day, days, rows, seed, settings) if days > 1 else (None, None)
+        history, due = _history_and_drops(day, days, rows, seed, settings) if days else (None, None)
     finally:
         if migrating.wait() != 0:
             raise subprocess.CalledProcessError(migrating.returncode, migrating.args)
@@ -68,7 +69,7 @@ def run_demo(day: date, only: Collection[str] | None = None, *, days: int = 1, r
         from governance.oversight.demo import run_oversight
 
         profile_outcomes += run_oversight(bag, day, settings)
-    if history is not None:
+    if days:
         from governance.demo.summary import print_history_summary
 
         print_history_summary(history, day, days, settings)
@@ -93,10 +94,10 @@ def _history_and_drops(day: date, days: int, rows: int, seed: int, settings: Set
         with engine.connect() as connection:
             recorded = sa.inspect(connection).has_table(run_record.name, schema=run_record.schema) and \
                 connection.execute(sa.select(sa.func.count()).select_from(run_record)).scalar()
-        if recorded:
+        if recorded and story.history:
             print(f"the warehouse already holds {recorded} run record(s): the history is replayed only on a fresh "
                   "var/ (make clean-var); running the last night only", flush=True)
-        else:
+        elif story.history:
             print(f"replaying {days - 1} night(s), {story.nights[0]} .. {story.history[-1]}, then {day} through "
                   "Airflow", flush=True)
             history = replay_history(story, catalogue, settings, engine, rows, seed)

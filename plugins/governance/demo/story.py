@@ -2,7 +2,8 @@
 
 Pure and deterministic: the plan depends only on the last night and the number of nights. Beats that need
 more nights than a short history has are left out; the ones the demo's checks rely on (a closed quarantine
-entry, a refused call, an intercepted bulk download) fit in any history of two nights or more.
+entry, a refused call, an intercepted bulk download) fit in any history of two nights or more
+(one night: the last night alone, every dataset loaded).
 
 The story, for the default fortnight:
 
@@ -75,8 +76,8 @@ class Story:
 
 def plan(last: date, days: int) -> Story:
     """The story of the ``days`` nights ending with ``last``."""
-    if days < 2:
-        raise ValueError(f"the demo's history needs at least 2 nights, got {days}")
+    if days < 1:
+        raise ValueError(f"the demo needs at least 1 night, got {days}")
     nights = [last - timedelta(days=days - 1 - offset) for offset in range(days)]
     history = len(nights) - 1  # nights run by the demo itself, indices 0 .. history - 1
 
