@@ -1,7 +1,10 @@
-"""``make demo``: run every dataset's DAG through Airflow for one business date and summarise.
+"""``make demo``: a fortnight of platform life, the last night through Airflow, and a summary.
 
-Runs are real Airflow runs (``dag.test()`` on the SQLite metadata DB under var/airflow),
-executing the same tasks the scheduler would.
+With ``days`` > 1 the nights before the last are replayed first (:mod:`governance.demo.history`: every night
+through its DAG's own tasks, consumers calling the sharing API, the story's beats); the last night's drops are
+then written and every DAG due that night runs as a real Airflow run (``dag.test()`` on the SQLite metadata DB
+under var/airflow), executing the same tasks the scheduler would. With ``days`` = 1 (``governance demo`` alone)
+only that night runs, for every dataset, on drops written beforehand by ``governance demo-data``.
 """
 
 from __future__ import annotations
@@ -11,32 +14,45 @@ import sys
 from collections.abc import Collection
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pendulum
+import sqlalchemy as sa
 
 from governance.oversight.dags import OVERSIGHT_DAG_IDS
 from governance.pipeline.workarea import WorkArea
 from governance.profiles.definitions import PREFIX as PROFILE_PREFIX
-from governance.settings import REPO_ROOT, get_settings
+from governance.settings import REPO_ROOT, Settings, get_settings
+
+DEMO_SEED = 20261128  # the synthetic province and every night's drops follow from it
 
 
-def run_demo(day: date, only: Collection[str] | None = None) -> bool:
-    """Run each dataset DAG for ``day``, then the cross-department profile DAGs that read their tables
-    (as the scheduler would once their Assets update); print a summary; True when all succeeded.
+def run_demo(day: date, only: Collection[str] | None = None, *, days: int | None = None, rows: int = 2000,
+             seed: int = DEMO_SEED) -> bool:
+    """Replay ``days - 1`` nights before ``day`` and write ``day``'s drops (without ``days``: the drops are
+    there already, from ``governance demo-data``), then run each dataset DAG due on ``day``, then the
+    cross-department profile DAGs that read their tables (as the scheduler would once their Assets update) and
+    the oversight DAGs; print a summary; True when all of the last night's runs succeeded.
 
-    ``only`` limits the run to those DAG ids (tests use it to run a few DAGs).
+    ``only`` limits the last night to those DAG ids (tests use it to run a few DAGs).
     """
-    _migrate_metadata()
+    migrating = _migrate_metadata()  # in the background, while the history replays
+    settings = get_settings()
+    try:
+        history, due = _history_and_drops(day, days, rows, seed, settings) if days else (None, None)
+    finally:
+        if migrating.wait() != 0:
+            raise subprocess.CalledProcessError(migrating.returncode, migrating.args)
     from airflow.dag_processing.dagbag import DagBag
 
-    settings = get_settings()
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     if bag.import_errors:
         for file, error in bag.import_errors.items():
             print(f"DAG import error in {file}:\n{error}", file=sys.stderr)
         return False
     logical_date = pendulum.datetime(day.year, day.month, day.day, tz=settings.timezone)
-    chosen = sorted(dag_id for dag_id in bag.dag_ids if only is None or dag_id in only)
+    chosen = sorted(dag_id for dag_id in bag.dag_ids if (only is None or dag_id in only) and (
+        due is None or dag_id in due or dag_id.startswith(PROFILE_PREFIX) or dag_id in OVERSIGHT_DAG_IDS))
     profiles = [dag_id for dag_id in chosen if dag_id.startswith(PROFILE_PREFIX)]
     oversight = [dag_id for dag_id in chosen if dag_id in OVERSIGHT_DAG_IDS]
     outcomes = []
@@ -53,12 +69,49 @@ def run_demo(day: date, only: Collection[str] | None = None) -> bool:
         from governance.oversight.demo import run_oversight
 
         profile_outcomes += run_oversight(bag, day, settings)
+    if days:
+        from governance.demo.summary import print_history_summary
+
+        print_history_summary(history, day, days, settings)
     return all(state == "success" for _, state, _ in outcomes + profile_outcomes)
 
 
-def _migrate_metadata() -> None:
+def _history_and_drops(day: date, days: int, rows: int, seed: int, settings: Settings) -> tuple[Any, set[str]]:
+    """Replay the nights before ``day`` (unless the warehouse already holds runs) and write ``day``'s drops;
+    returns the history (None when skipped) and the DAG ids due on ``day``."""
+    from governance.demo.data import write_demo_data
+    from governance.demo.history import replay_history
+    from governance.demo.story import plan
+    from governance.standards.catalogue import load_catalogue
+    from governance.warehouse import warehouse_engine
+    from governance.warehouse.records import run_record
+
+    catalogue = load_catalogue(settings.standards_root)
+    story = plan(day, days)
+    engine = warehouse_engine(settings.warehouse_url)
+    history = None
+    try:
+        with engine.connect() as connection:
+            recorded = sa.inspect(connection).has_table(run_record.name, schema=run_record.schema) and \
+                connection.execute(sa.select(sa.func.count()).select_from(run_record)).scalar()
+        if recorded and story.history:
+            print(f"the warehouse already holds {recorded} run record(s): the history is replayed only on a fresh "
+                  "var/ (make clean-var); running the last night only", flush=True)
+        elif story.history:
+            print(f"replaying {days - 1} night(s), {story.nights[0]} .. {story.history[-1]}, then {day} through "
+                  "Airflow", flush=True)
+            history = replay_history(story, catalogue, settings, engine, rows, seed)
+    finally:
+        engine.dispose()
+    keys = [key for key in catalogue.datasets if story.due(catalogue, key, day)]
+    write_demo_data(catalogue, settings.landing_root, settings.var_root, day, rows=rows, seed=seed, datasets=keys)
+    return history, {catalogue.datasets[key].dag_id for key in keys}
+
+
+def _migrate_metadata() -> subprocess.Popen:
+    """``airflow db migrate``, started now; the caller waits for it before the first Airflow run."""
     airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    return subprocess.Popen([str(airflow), "db", "migrate"], stdout=subprocess.DEVNULL)
 
 
 def print_summary(outcomes: list[tuple[str, str, str]], work_root: Path) -> None:
