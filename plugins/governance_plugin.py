@@ -17,18 +17,9 @@ from airflow.plugins_manager import AirflowPlugin
 
 from governance.sharing import create_sharing_app
 from governance.webapp import create_app
+from governance.webapp.templating import NAV
 
 CATEGORY = "数据治理"
-# (name, page under /governance, url_route): the console's pages, in the order of its navigation bar.
-PAGES = (
-    ("运行记录", "/runs/page", "governance-runs"),
-    ("隔离审核", "/quarantine/page", "governance-quarantine"),
-    ("数据集", "/datasets/page", "governance-datasets"),
-    ("监督考核", "/oversight/page", "governance-oversight"),
-    ("标准变更影响", "/impact/page", "governance-suite-impact"),
-    # The security officer's log of raw-report requests; the page itself refuses everyone else (403).
-    ("原始报告查看日志", "/audit/report-views/page", "governance-report-views"),
-)
 
 
 class GovernancePlugin(AirflowPlugin):
@@ -42,6 +33,7 @@ class GovernancePlugin(AirflowPlugin):
     external_views: ClassVar[list[dict[str, Any]]] = [
         {"name": CATEGORY, "href": "/governance/runs/page", "url_route": "governance", "destination": "nav",
          "nav_top_level": True, "icon": "/governance/static/icon.svg"},
-        *({"name": name, "href": f"/governance{path}", "url_route": route, "destination": "nav",
-           "category": CATEGORY} for name, path, route in PAGES),
+        # The console's own navigation, in its order: /plugin/governance-runs, /plugin/governance-quarantine, ...
+        *({"name": label, "href": f"/governance{path}", "url_route": f"governance-{key}", "destination": "nav",
+           "category": CATEGORY} for key, label, path in NAV),
     ]

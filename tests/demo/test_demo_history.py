@@ -8,6 +8,7 @@ Airflow. The checks read the warehouse the console reads, not the demo's printou
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,14 @@ def test_the_bulk_download_was_intercepted(demo) -> None:
     assert scalar(engine, "SELECT count(*) FROM governance.security_event WHERE kind = 'scan_pattern'") >= 1
     assert scalar(engine, "SELECT count(*) FROM governance.access_log WHERE decision = 'blocked'") >= 1
     assert "password" in output and "/governance/oversight/page" in output  # the summary says where to look
+
+
+def test_the_summary_names_the_bulletin_the_demo_wrote_and_every_console_page(demo) -> None:
+    _, output = demo
+    bulletin = re.search(r"weekly bulletin: (\S+\.html)", output)
+    assert bulletin and Path(bulletin.group(1)).is_file()
+    for page in ("/governance/runs/page", "/governance/quarantine/page", "/governance/datasets/page"):
+        assert page in output
 
 
 def test_a_quarantine_entry_was_closed_by_a_later_publish(demo) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from governance.oversight.bulletin import week_sunday
 from governance.settings import Settings
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
+from governance.webapp.templating import NAV
 
 
 @dataclass(frozen=True)
@@ -93,17 +95,16 @@ def where_to_look(day: date, settings: Settings) -> str:
     """Where the history shows, and how to log in (the password is never printed, only where it is)."""
     passwords = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE") or str(
         settings.var_root / "airflow" / "simple_auth_manager_passwords.json.generated")
-    bulletin = settings.bulletin_root / f"bulletin_{day.isoformat()}.html"
+    bulletin = settings.bulletin_root / f"bulletin_{week_sunday(day).isoformat()}.html"
+    pages = [f"     http://localhost:8080/governance{path:<28} {label}" for _, label, path in NAV]
     return "\n".join([
         "",
         "查看 / where to look",
         "  1. make airflow    启动 Airflow (airflow standalone), 打开 http://localhost:8080",
         "     登录 log in: 用户 admin, 密码见 password in " + passwords,
         "     (首次启动时生成 written on the first start; also printed in its log)",
-        "  2. 控制台 console: Airflow 菜单 Data governance (Nightly runs, Oversight, ...), or directly:",
-        "     http://localhost:8080/governance/oversight/page   监督总览: 时效、质量、调用与拦截 (freshness, "
-        "scorecards, access, security events)",
-        "     http://localhost:8080/governance/runs/page        夜间运行与隔离报告 (nightly runs, quarantine)",
+        "  2. 控制台 console: Airflow 左侧菜单「数据治理」(the 数据治理 entry in Airflow's menu), or directly:",
+        *pages,
         f"  3. 每周通报 weekly bulletin: {bulletin}",
         f"     数据 figures: {bulletin.with_suffix('.csv')}",
         f"  4. 隔离报告 quarantine reports (per department): {settings.reports_root}",

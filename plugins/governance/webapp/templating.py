@@ -25,7 +25,8 @@ from governance.webapp.headers import HEADERS
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
-# (key, label, path under the app): the console's navigation, in the order of the Airflow menu.
+# (key, label, path under the app): the console's navigation, and the Airflow menu's entries under Plugins ›
+# 数据治理 (``/plugin/governance-<key>``), in this order.
 NAV = (
     ("runs", "运行记录", "/runs/page"),
     ("quarantine", "隔离审核", "/quarantine/page"),
