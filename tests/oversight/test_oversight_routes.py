@@ -112,6 +112,23 @@ def test_the_page_shows_every_dataset_on_the_board_with_its_status(client: TestC
     assert "<script" not in page and "http://" not in page and "https://" not in page  # closed network
 
 
+def test_the_page_carries_the_consoles_navigation_and_the_bulletin_does_not(client: TestClient,
+                                                                            catalogue: Catalogue) -> None:
+    from governance.oversight.figures import collect, window
+    from governance.oversight.page import render_page
+
+    page = client.get("/oversight/page", headers=AUTH).text
+    console = re.search(r'<nav class="console"[^>]*>(.*?)</nav>', page, re.DOTALL)
+    assert console, "the console's navigation bar"
+    links = dict((label, href) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', console.group(1)))
+    assert links["运行记录"] == "/runs/page" and links["隔离审核"] == "/quarantine/page"  # the app's mount point
+    assert 'class="current" aria-current="page">监督考核<' in console.group(1)
+    engine = warehouse_engine(os.environ["GOVERNANCE_WAREHOUSE_URL"])  # the client fixture's warehouse
+    bulletin = render_page(collect(engine, catalogue, *window(7)), json_links=False)  # as bulletin.py renders it
+    engine.dispose()
+    assert 'class="console"' not in bulletin  # a bulletin is a file: no console around it
+
+
 def test_the_plugin_adds_the_oversight_view() -> None:
     from governance_plugin import GovernancePlugin
 

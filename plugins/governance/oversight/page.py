@@ -9,6 +9,7 @@ the freshness board is one element with ``data-dataset`` and ``data-status``, fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -119,15 +120,17 @@ def scorecard_table(cards: list[Scorecard], names: dict[str, str] | None = None)
         cards=sorted_cards(cards), names=names or {}, verdicts=VERDICTS_ZH)
 
 
-def render_page(oversight: Oversight, title: str = "数据治理监管", *, json_links: bool = True) -> str:
-    """The whole document; ``json_links`` points at the JSON endpoints beside the page (not in a bulletin)."""
+def render_page(oversight: Oversight, title: str = "数据治理监管", *, json_links: bool = True,
+                nav: Sequence[tuple[str, str, bool]] = ()) -> str:
+    """The whole document; ``json_links`` points at the JSON endpoints beside the page (not in a bulletin);
+    ``nav``: the console's entries (label, address, current) when the page is served in the console."""
     zone = ZoneInfo(oversight.timezone)
 
     def local(moment: datetime | None, fallback: str = "从未") -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else fallback
 
     return _ENVIRONMENT.get_template("oversight.html").render(
-        title=title, style=STYLE, oversight=oversight, json_links=json_links, local=local,
+        title=title, style=STYLE, oversight=oversight, json_links=json_links, nav=nav, local=local,
         names=oversight.names, cards=sorted_cards(oversight.cards), quality=quality_charts(oversight),
         access_charts=access_charts(oversight), statuses=STATUSES, status_zh=LABELS_ZH, cycles=CYCLES_ZH,
         verdicts=VERDICTS_ZH, outcomes=OUTCOME_ZH, colours=COLOURS)

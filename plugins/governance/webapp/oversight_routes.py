@@ -19,7 +19,7 @@ from functools import lru_cache, wraps
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from governance.oversight.access import access_figures
@@ -31,6 +31,7 @@ from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.standards.problems import StandardsError
 from governance.warehouse import warehouse_engine
 from governance.webapp.authz import Access, current_access
+from governance.webapp.templating import base_path, navigation
 
 
 def _oversight_reader(access: Access = Depends(current_access)) -> None:  # noqa: B008
@@ -130,9 +131,12 @@ def access(days: int = Days) -> dict[str, Any]:
 
 @router.get("/page", response_class=HTMLResponse)
 @degrading(html=True)
-def page(days: int = Days) -> str:
+def page(request: Request, days: int = Days) -> str:
+    """The oversight page with the console's navigation on top (the bulletin, a file, has none)."""
     since, until = window(days)
-    return render_page(collect(engine(), _catalogue(), since, until, settings=get_settings()))
+    nav = [(label, f"{base_path(request)}{path}", key == "oversight")
+           for key, label, path in navigation(getattr(request.state, "governance_access", None))]
+    return render_page(collect(engine(), _catalogue(), since, until, settings=get_settings()), nav=nav)
 
 
 def engine() -> sa.Engine:

@@ -95,11 +95,11 @@ def render(request: Request, template: str, *, active: str, status_code: int = 2
     access = getattr(request.state, "governance_access", None)
     user = access.name if access is not None else ""
     html = ENVIRONMENT.get_template(template).render(base=base_path(request), active=active, user=user,
-                                                     nav=_navigation(access), **context)
+                                                     nav=navigation(access), **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
-def _navigation(access: Any) -> list[tuple[str, str, str]]:
+def navigation(access: Any) -> list[tuple[str, str, str]]:
     """The console's entries this user may open: the oversight page and the audit need their own permission."""
     if access is None:
         return []
