@@ -26,8 +26,9 @@ from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
-from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
+from governance.standards.problems import StandardsError
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 
@@ -39,10 +40,30 @@ def dataset_asset(dataset: Dataset) -> Asset:
 
 
 def build_dataset_dags(settings: Settings | None = None) -> dict[str, DAG]:
+    """A DAG per dataset whose standard is sound; one with problems is left out (``raise_standards_problems``
+    reports it), so a typo in one dataset's file stops that dataset only."""
     settings = settings or get_settings()
-    catalogue = load_catalogue(settings.standards_root)
+    catalogue = load_usable_catalogue(settings.standards_root)
     return {dataset.dag_id: build_dataset_dag(catalogue, dataset, settings)
             for dataset in catalogue.datasets.values()}
+
+
+def raise_standards_problems(settings: Settings | None = None) -> None:
+    """Raise the problems of the dataset (and agreement) files left out of ``build_dataset_dags``.
+
+    Called from a DAG file of its own (dags/standards_problems.py): Airflow records an import error per DAG
+    file and marks every DAG of that file as failed to import, so the problems must not be raised from the
+    file that builds the other datasets' DAGs."""
+    settings = settings or get_settings()
+    catalogue = load_usable_catalogue(settings.standards_root)
+    problems = [problem for problems in catalogue.broken.values() for problem in problems]
+    if problems:
+        error = StandardsError(problems)
+        error.add_note(f"标准文件有错误 (目录 {settings.standards_root}): 上列数据集的 DAG 已停用, 其他数据集照常运行。"
+                       f"修正后 `governance standards check` 通过, DAG 即恢复。\n"
+                       f"The DAGs of the datasets above are disabled until their files pass "
+                       f"`governance standards check`; every other dataset runs as usual.")
+        raise error
 
 
 def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings) -> DAG:
