@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.landing_watch import event_business_date, landing_asset
+from governance.orchestration.links import DataDocsLink, DatasetPageLink, QuarantineReportLink
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
@@ -74,6 +75,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         warnings.filterwarnings("ignore", message="The airflow.security.permissions module is deprecated")
         dag = DeadlineDAG(
             dag_id=dataset.dag_id,
+            dag_display_name=display_name(catalogue, dataset),
             description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
             # Files: 02:00 or as soon as a delivery completes (landing_watch); a query: 02:00.
             schedule=_nightly(settings) if dataset.source.kind == "sql" else AssetOrTimeSchedule(
@@ -122,10 +124,16 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         def validate_chunk(chunk: int, **context: Any) -> dict:
             return _execute(_run(key, context), f"validate_chunk-{chunk}", _chunked().validate_chunk, chunk)
 
-        @task(task_id="validate")
+        # The log gets a short Chinese summary with links (governance.orchestration.task_log), not the dict.
+        @task(task_id="validate", show_return_value_in_logs=False)
         @_step
         def validate(**context: Any) -> dict:
-            return _execute(_run(key, context), "validate", _chunked().finish_validate)
+            run = _run(key, context)
+            try:
+                return _execute(run, "validate", _chunked().finish_validate)
+            finally:  # a failed verdict too: its summary is written before the verdict is enforced
+                if summary := run.area.read_step("validate"):
+                    _task_log().log_validate_summary(dataset.dag_id, summary)
 
         @task(task_id="mask_chunk")
         @_step
@@ -140,9 +148,15 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="publish", outlets=[asset])
         @_step
         def publish(**context: Any) -> dict:
-            summary = _execute(_run(key, context), "publish", _publish_whole)
+            run = _run(key, context)
+            summary = _execute(run, "publish", _publish_whole)
+            validated = run.area.read_step("validate")
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
+                # what consumers scheduled on the Asset may want to check before reading (counts, never values)
+                "verdict": validated.get("verdict"), "rows_received": validated.get("rows_received"),
+                "rows_quarantined": validated.get("rows_quarantined"),
+                "quarantined_by_rule": validated.get("quarantined_by_rule") or {},
                 "load_mode": summary["load_mode"], "table": summary["table"],
                 # the standard and suite the rows were validated against (governance.standards.versions)
                 **{field: summary.get(field) for field in ("standard_version", "suite_version", "standards_commit")}}
@@ -158,10 +172,18 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         if dataset.source.kind != "sql":  # a query is its own delivery; files wait for a complete one
             DeliverySensor(task_id="delivery", dataset_key=key) >> pulled
         pulled >> chunks
-        validated, masked = validate(), mask()
+        validated, masked, published = validate(), mask(), publish()
+        validated.operator.operator_extra_links = [QuarantineReportLink(), DataDocsLink()]
+        published.operator.operator_extra_links = [DatasetPageLink()]
         validate_chunk.expand(chunk=chunks) >> validated >> mask_chunk.expand(chunk=chunks) >> masked
-        masked >> publish() >> record()
+        masked >> published >> record()
     return dag
+
+
+def display_name(catalogue: Catalogue, dataset: Dataset) -> str:
+    """The DAG's name in the UI: the standard's Chinese title and the providing department's Chinese name."""
+    department = catalogue.departments.get(dataset.department)
+    return f"{dataset.title_zh} ({department.name_zh if department else dataset.department})"
 
 
 def _nightly(settings: Settings) -> BaseTimetable:
@@ -174,6 +196,13 @@ def _steps() -> ModuleType:
     from governance.pipeline import steps
 
     return steps
+
+
+def _task_log() -> ModuleType:
+    """The validate summary for the task log, imported when a task runs (as ``_steps``)."""
+    from governance.orchestration import task_log
+
+    return task_log
 
 
 def _chunked() -> ModuleType:
