@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -137,3 +138,20 @@ def test_a_failed_verdict_is_wrapped_and_passes_the_leak_guard(caplog) -> None:
     assert "13812345678" not in "\n".join(lines) and any("手机号已隐去" in line for line in lines)
     assert any("必填项为空" in line for line in lines) and any("自定义规则" in line for line in lines)
     assert not any("quarantine report" in line or "Data Docs" in line for line in lines)  # none written
+
+
+def test_a_data_error_is_logged_wrapped_before_the_task_fails(night: steps.Run, caplog) -> None:
+    """A drop with no rows fails the pull at once; its message is logged line by line, no line too long."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    shutil.rmtree(night.settings.landing_root / "public_security" / "resident_population" / DAY.isoformat())
+    dag = build_dataset_dag(night.catalogue, night.dataset, night.settings)
+    context = {"run_id": night.run_id, "params": {"business_date": DAY.isoformat()},
+               "logical_date": pendulum.datetime(DAY.year, DAY.month, DAY.day, tz="Asia/Shanghai")}
+    with caplog.at_level(logging.ERROR, logger="governance.orchestration.task_log"), \
+            pytest.raises(AirflowFailException) as failed:
+        dag.get_task("pull").python_callable(**context)
+    lines = [record.getMessage() for record in caplog.records if record.name == "governance.orchestration.task_log"]
+    assert lines[0].startswith("任务失败, 重试无效")
+    assert " ".join(line.strip() for line in lines[1:]) == " ".join(str(failed.value).split())
+    assert all(len(line) <= WIDTH for line in lines if " " in line.strip())

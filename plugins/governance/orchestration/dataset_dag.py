@@ -285,6 +285,7 @@ def _step(function: Callable[..., dict]) -> Callable[..., dict]:
         try:
             return function(*args, **kwargs)
         except _steps().DATA_ERRORS as error:
+            _task_log().log_failure(str(error))  # the same text, wrapped, so the log view shows it whole
             raise AirflowFailException(str(error)) from error
     return wrapper
 

@@ -1,5 +1,6 @@
 """The validate task's log, for a person: counts, verdict, the rules that quarantined most rows with what
-they mean in Chinese, and the links to the report and Data Docs, one short line each.
+they mean in Chinese, and the links to the report and Data Docs, one short line each; and a failed step's
+message, wrapped line by line.
 
 Only counts, rule ids and fixed texts are logged (never a value), and every line passes the leak guard's
 message rules as well; long lines (a verdict reason, a path) are wrapped so the log view does not cut them.
@@ -67,3 +68,20 @@ def log_validate_summary(dag_id: str, summary: dict[str, Any]) -> None:
 
     for line in validate_summary_lines(dag_id, summary):
         log.info("%s", redact_text(line))
+
+
+def failure_lines(message: str) -> list[str]:
+    """A failure's message as lines of at most WIDTH characters: its own lines kept, long ones wrapped at spaces
+    (a path or a word longer than a line stays whole)."""
+    lines = ["任务失败, 重试无效 (数据、标准或密钥错误) / failed, a retry cannot help:"]
+    for line in message.splitlines():
+        lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ",
+                               break_long_words=False, break_on_hyphens=False) or [""]
+    return lines
+
+
+def log_failure(message: str) -> None:
+    from governance.masking.leak_guard import redact_text
+
+    for line in failure_lines(message):
+        log.error("%s", redact_text(line))
