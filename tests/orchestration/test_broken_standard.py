@@ -102,24 +102,45 @@ def test_a_run_of_another_dataset_still_publishes(broken: Path, tmp_path: Path, 
 
 @pytest.mark.slow
 def test_airflow_keeps_the_other_dags_active_and_records_the_error(tmp_path: Path) -> None:
-    """Through Airflow's own parsing into its metadata DB (`airflow dags reserialize`): the broken dataset's
-    DAG goes stale, the others stay active and triggerable (no import error on their file)."""
+    """Through Airflow's own parsing into its metadata DB (`airflow dags reserialize`): the other DAGs are
+    parsed again and stay active and triggerable (no import error on their file); the broken dataset's DAG
+    is no longer parsed, so the DAG processor marks it stale ([dag_processor] stale_dag_threshold later)."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
     environment |= {"GOVERNANCE_VAR_ROOT": str(tmp_path / "var")}
 
-    def airflow(*args: str, standards: Path = REPO_ROOT / "standards") -> str:
+    def airflow(*args: str, standards: Path = REPO_ROOT / "standards") -> None:
         done = subprocess.run([GOVERNANCE, "airflow", "--", *args], capture_output=True, text=True, timeout=300,
                               env=environment | {"GOVERNANCE_STANDARDS_ROOT": str(standards)})
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        return done.stdout
+
+    def dags() -> dict[str, tuple]:
+        with sqlite3.connect(tmp_path / "var" / "airflow" / "airflow.db") as db:
+            return {dag_id: rest for dag_id, *rest in
+                    db.execute("SELECT dag_id, is_stale, has_import_errors, last_parsed_time FROM dag")}
 
     airflow("db", "migrate")
     airflow("dags", "reserialize")
+    before = dags()
     airflow("dags", "reserialize", standards=break_medical_institution(tmp_path))
+    after = dags()
     with sqlite3.connect(tmp_path / "var" / "airflow" / "airflow.db") as db:
-        dags = {dag_id: (stale, errors) for dag_id, stale, errors in
-                db.execute("SELECT dag_id, is_stale, has_import_errors FROM dag")}
         errors = dict(db.execute("SELECT filename, stacktrace FROM import_error").fetchall())
-    assert dags.pop(BROKEN)[0] == 1
-    assert dags and set(dags.values()) == {(0, 0)}
+    assert after.pop(BROKEN)[2] == before.pop(BROKEN)[2]  # not parsed since: the processor deactivates it
+    assert after and all(after[dag_id][:2] == [0, 0] and after[dag_id][2] > before[dag_id][2] for dag_id in after)
     assert list(errors) == ["standards_problems.py"] and WHERE in errors["standards_problems.py"]
+
+
+def test_a_suite_that_does_not_parse_disables_its_dataset_only(tmp_path: Path, monkeypatch,
+                                                               catalogue: Catalogue) -> None:
+    expectations = Path(shutil.copytree(REPO_ROOT / "expectations", tmp_path / "expectations"))
+    suite = expectations / "health/medical_institution.json"
+    lines = suite.read_text(encoding="utf-8").splitlines()
+    at = next(number for number, line in enumerate(lines) if line.rstrip().endswith(","))
+    lines[at] = lines[at].rstrip()[:-1]  # a comma lost while editing by hand
+    suite.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("GOVERNANCE_EXPECTATIONS_ROOT", str(expectations))
+    bag = DagBag(dag_folder=str(DAGS))
+    assert BROKEN not in bag.dag_ids
+    assert {dataset.dag_id for dataset in catalogue.datasets.values()} - {BROKEN} <= set(bag.dag_ids)
+    (error,) = bag.import_errors.values()
+    assert f"expectations/health/medical_institution.json:{at + 2}: invalid JSON: Expecting ',' delimiter" in error

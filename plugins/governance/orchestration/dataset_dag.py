@@ -23,6 +23,7 @@ from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.landing_watch import event_business_date, landing_asset
 from governance.orchestration.links import DataDocsLink, DatasetPageLink, QuarantineReportLink
+from governance.orchestration.suite_files import suite_file_problem
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
@@ -41,12 +42,13 @@ def dataset_asset(dataset: Dataset) -> Asset:
 
 
 def build_dataset_dags(settings: Settings | None = None) -> dict[str, DAG]:
-    """A DAG per dataset whose standard is sound; one with problems is left out (``raise_standards_problems``
-    reports it), so a typo in one dataset's file stops that dataset only."""
+    """A DAG per dataset whose standard and suite file are sound; one with problems is left out
+    (``raise_standards_problems`` reports it), so a typo in one dataset's files stops that dataset only."""
     settings = settings or get_settings()
     catalogue = load_usable_catalogue(settings.standards_root)
     return {dataset.dag_id: build_dataset_dag(catalogue, dataset, settings)
-            for dataset in catalogue.datasets.values()}
+            for dataset in catalogue.datasets.values()
+            if suite_file_problem(dataset, settings.expectations_root) is None}
 
 
 def raise_standards_problems(settings: Settings | None = None) -> None:
@@ -58,12 +60,15 @@ def raise_standards_problems(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     catalogue = load_usable_catalogue(settings.standards_root)
     problems = [problem for problems in catalogue.broken.values() for problem in problems]
+    problems += [problem for dataset in catalogue.datasets.values()
+                 if (problem := suite_file_problem(dataset, settings.expectations_root)) is not None]
     if problems:
         error = StandardsError(problems)
-        error.add_note(f"标准文件有错误 (目录 {settings.standards_root}): 上列数据集的 DAG 已停用, 其他数据集照常运行。"
-                       f"修正后 `governance standards check` 通过, DAG 即恢复。\n"
-                       f"The DAGs of the datasets above are disabled until their files pass "
-                       f"`governance standards check`; every other dataset runs as usual.")
+        error.add_note(f"标准或校验规则文件有错误 (目录 {settings.standards_root}, {settings.expectations_root}): "
+                       f"上列数据集的 DAG 已停用, 其他数据集照常运行。修正后 `governance standards check` 与 "
+                       f"`governance suites check` 通过, DAG 即恢复。\n"
+                       f"The DAGs of the datasets above are disabled until their files pass `governance standards "
+                       f"check` and `governance suites check`; every other dataset runs as usual.")
         raise error
 
 
