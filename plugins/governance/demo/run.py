@@ -66,9 +66,10 @@ def like_real_runs() -> Iterator[None]:
 
     ``dag.test()`` starts its run at the logical date (last night's run showed a duration of 1d22h in the
     grid) and runs each task in this process, so its log reaches the console but not the file the UI reads.
-    Here each run starts now, and each task's log records are also written, as the JSON lines Airflow's
-    file task handler reads, to that task's attempt file under ``[logging] base_log_folder``."""
-    import pendulum
+    Here each run starts now, and each task's log records (the library's and the task runner's own, tracebacks
+    included) are also written, as the JSON lines Airflow's file task handler reads, to that task's attempt
+    file under ``[logging] base_log_folder``."""
+    import structlog
     from airflow.configuration import conf
     from airflow.models import dagrun
     from airflow.sdk.definitions import dag as sdk_dag
@@ -77,6 +78,7 @@ def like_real_runs() -> Iterator[None]:
     create_run, run_task = dagrun.get_or_create_dagrun, sdk_dag._run_task
     folder = Path(conf.get("logging", "base_log_folder"))
     files = FileTaskHandler(str(folder))
+    processors = structlog.get_config()["processors"]  # the list every structlog logger runs, cached ones too
 
     def started_now(**kwargs):
         return create_run(**kwargs | {"start_date": pendulum.now("UTC")})
@@ -87,10 +89,23 @@ def like_real_runs() -> Iterator[None]:
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(_JsonLines())
         root = logging.getLogger()
+
+        def tee(logger: object, method: str, event: dict) -> dict:
+            """The task runner logs through structlog, not the logging module: copy its lines too."""
+            exc_info = sys.exc_info() if event.get("exc_info") is True else event.get("exc_info") or None
+            extra = " ".join(f"{key}={value}" for key, value in event.items() if key not in _STRUCTLOG_KEYS)
+            handler.handle(logging.makeLogRecord({
+                "name": event.get("logger") or "task", "levelname": str(event.get("level", method)).upper(),
+                "msg": f"{event.get('event')} {extra}".rstrip(),
+                "exc_info": exc_info if exc_info and exc_info[0] else None}))
+            return event
+
         root.addHandler(handler)
+        processors.insert(len(processors) - 1, tee)  # before the console renderer, after level and message
         try:
             return run_task(ti=ti, task=task, run_triggerer=run_triggerer)
         finally:
+            processors.remove(tee)
             root.removeHandler(handler)
             handler.close()
 
@@ -99,6 +114,10 @@ def like_real_runs() -> Iterator[None]:
         yield
     finally:
         dagrun.get_or_create_dagrun, sdk_dag._run_task = create_run, run_task
+
+
+_STRUCTLOG_KEYS = {"event", "level", "logger", "logger_name", "timestamp", "exc_info", "loc", "filename",
+                   "lineno", "func_name"}
 
 
 class _JsonLines(logging.Formatter):
