@@ -7,6 +7,8 @@ UV_VERSION := 0.9.30
 DATE   ?=
 ROWS   ?= 2000
 DATE_ARG := $(if $(DATE),--date $(DATE),)
+# make test spreads test files over this many pytest-xdist workers (one per core here); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint airflow venv clean-var
 
@@ -31,7 +33,7 @@ test: venv lint
 	$(GOV) standards check $(if $(BASE),--base $(BASE),)
 	$(GOV) suites check
 	$(GOV) suites impact --demo $(if $(BASE),--base $(BASE),)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .

@@ -74,7 +74,8 @@ def build_bulletin_dag(settings: Settings | None = None) -> DAG:
         tags=["oversight"],
         doc_md=__doc__,
         params={"week_ending": Param(None, type=["null", "string"], format="date",
-                                     description="Last day (Sunday) of the week to report; default: last week")},
+                                     description="A day of the ISO week (Monday to Sunday) to report; default: the "
+                                                 "last complete week")},
         default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
     ) as dag:
 

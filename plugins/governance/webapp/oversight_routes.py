@@ -4,23 +4,31 @@ The router is included in the app that ``create_app`` guards with Airflow's ``ge
 so nothing here can be reached without a valid Airflow token (header or the UI's ``_token`` cookie); each
 route then needs the oversight permission (``Governance oversight``, see ``webapp.authz``): figures,
 scorecards and access counts of every department, never a raw row.
+
+When the warehouse cannot be reached or the standards cannot be read, the page answers with a Chinese message
+(503, and whether a retry can help) and the JSON with ``{"error", "error_en", "retry", "details"}``, never a bare
+500. Standards problems are listed by file and line (they hold no data); warehouse errors only by their type, since
+a driver's message can carry the connection's host and user. A dataset whose own standard has problems is left
+out (``load_usable_catalogue``): the figures cover the others and the page and JSON name the broken files.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 from typing import Any
 
 import jinja2
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from governance.oversight.access import access_figures
 from governance.oversight.clocks import freshness_board
 from governance.oversight.figures import collect, window
-from governance.oversight.page import render_page
+from governance.oversight.page import render_message, render_page
 from governance.settings import get_settings
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.problems import Problem, StandardsError
@@ -32,28 +40,89 @@ def _oversight_reader(access: Access = Depends(current_access)) -> None:  # noqa
     access.require(access.oversight())
 
 
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """What the oversight figures could not be computed from, in Chinese, with an English fallback."""
+
+    def __init__(self, message: str, english: str, *, retry: bool, details: list[str] | None = None):
+        super().__init__(english)
+        self.message, self.english, self.retry, self.details = message, english, retry, details or []
+
+
+def explain(error: Exception) -> Unavailable:
+    """The reader-facing account of a failure to read the standards or the warehouse."""
+    if isinstance(error, StandardsError):
+        details = [str(problem) for problem in error.problems[:10]]
+        more = len(error.problems) - len(details)
+        return Unavailable(
+            f"数据标准无法读取({len(error.problems)} 处问题), 监管数据暂时无法计算。"
+            "请标准负责人修正下列文件后再刷新本页。",
+            "The standards cannot be read; fix the files listed and reload.", retry=False,
+            details=details + ([f"……另有 {more} 处问题, 见 governance check"] if more > 0 else []))
+    if not isinstance(error, sa.exc.SQLAlchemyError | OSError):
+        return Unavailable(f"监管页面内部错误({type(error).__name__}), 已记入服务日志; 请联系平台运维。",
+                           f"Internal error ({type(error).__name__}), logged for the platform team.", retry=False)
+    return Unavailable(
+        f"数据仓库暂时无法访问({type(error).__name__}), 监管数据无法计算。通常是数据库连接中断, 稍后刷新重试; "
+        "若持续出现, 请联系平台运维检查数据仓库。",
+        f"The warehouse cannot be reached ({type(error).__name__}); retry later.", retry=True)
+
+
+def degrading(html: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Answer a failure to read the standards or the warehouse with a message (503), any other failure with one
+    too (500, logged with its traceback): never a bare 500."""
+    def decorate(route: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(route)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return route(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception as error:
+                problem = explain(error)
+                expected = isinstance(error, StandardsError | sa.exc.SQLAlchemyError | OSError)
+                if expected:
+                    log.warning("oversight %s unavailable: %s", route.__name__, problem.english)
+                else:
+                    log.exception("oversight %s failed", route.__name__)
+                status = 503 if expected else 500
+                if html:
+                    return HTMLResponse(render_message("数据治理监管: 暂时无法显示", problem.message,
+                                                       details=problem.details, retry=problem.retry),
+                                        status_code=status)
+                return JSONResponse({"error": problem.message, "error_en": problem.english, "retry": problem.retry,
+                                     "details": problem.details}, status_code=status)
+        return wrapper
+    return decorate
+
+
 router = APIRouter(prefix="/oversight", tags=["oversight"], dependencies=[Depends(_oversight_reader)])
 Days = Query(30, ge=1, le=366, description="window in days, ending now")
 
 
 @router.get("/freshness")
+@degrading(html=False)
 def freshness() -> list[dict[str, Any]]:
     """Every catalogue dataset's freshness now: status, both clocks, thresholds."""
     return [item.as_dict() for item in freshness_board(engine(), _catalogue(), settings=get_settings())]
 
 
 @router.get("/scorecards")
+@degrading(html=False)
 def scorecards(days: int = Days) -> dict[str, Any]:
     """Quality scorecards per dataset and department, the daily trend per department, the headline figures."""
     since, until = window(days)
     catalogue = _catalogue()
     oversight = collect(engine(), catalogue, since, until, settings=get_settings())
-    return {"since": since.isoformat(), "until": until.isoformat(), **_problems_field(catalogue),
+    return {"since": since.isoformat(), "until": until.isoformat(),
             "headline": oversight.headline.as_dict(), "scorecards": [card.as_dict() for card in oversight.cards],
-            "trend": oversight.trend}
+            "trend": oversight.trend, "incidents": oversight.incidents, **_problems_field(catalogue)}
 
 
 @router.get("/access")
+@degrading(html=False)
 def access(days: int = Days) -> dict[str, Any]:
     """Calls, rows served, consumers, refusals per dataset and day (zeros before the first logged call)."""
     since, until = window(days)
@@ -65,20 +134,17 @@ def access(days: int = Days) -> dict[str, Any]:
 
 
 @router.get("/page", response_class=HTMLResponse)
-def page(days: int = Days) -> HTMLResponse:
+@degrading(html=True)
+def page(days: int = Days) -> str:
     since, until = window(days)
-    try:
-        catalogue = _catalogue()
-    except StandardsUnusable as unusable:
-        return HTMLResponse(_NOTICE.render(title=_UNUSABLE, problems=unusable.problems), status_code=503)
+    catalogue = _catalogue()
     html = render_page(collect(engine(), catalogue, since, until, settings=get_settings()))
     problems = _problems(catalogue)
     if not problems:
-        return HTMLResponse(html)
-    notice = _NOTICE.render(title=_LEFT_OUT, problems=problems, fragment=True)
+        return html
     body = re.search(r"<body[^>]*>", html)
     at = body.end() if body else 0
-    return HTMLResponse(html[:at] + notice + html[at:])
+    return html[:at] + _LEFT_OUT_NOTICE.render(message=_LEFT_OUT, problems=problems) + html[at:]
 
 
 def engine() -> sa.Engine:
@@ -91,34 +157,17 @@ def _engine_for(url: str) -> sa.Engine:
     return warehouse_engine(url)
 
 
-# A standard with problems degrades the page to a clear message, never a bare 500 (issue 15).
+def _catalogue() -> Catalogue:
+    """The datasets whose own standards files are sound; problems in shared files raise (a 503 above)."""
+    return load_usable_catalogue(get_settings().standards_root)
+
+
 _LEFT_OUT = "以下数据标准文件有错误, 相应数据集已停用, 未计入下列数字; 其他数据集照常统计"
-_UNUSABLE = "数据标准有错误 (部门、数据元或代码表), 暂时无法统计; 请标准负责人运行 governance standards check 并修正"
-_NOTICE = jinja2.Environment(autoescape=True).from_string(
-    "{% if not fragment %}<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-    "<title>数据治理监管 Oversight</title></head><body>{% endif %}"
-    "<section role=\"alert\" id=\"standards-problems\"><p><strong>{{ title }}</strong></p><ul>"
+_LEFT_OUT_NOTICE = jinja2.Environment(autoescape=True).from_string(
+    "<section role=\"alert\" id=\"standards-problems\"><p><strong>{{ message }}</strong></p><ul>"
     "{% for problem in problems %}<li>{{ problem.file }}{% if problem.line %} 第 {{ problem.line }} 行{% endif %}"
     "{% if problem.path %} ({{ problem.path }}){% endif %}: {{ problem.message }} [{{ problem.rule }}]</li>"
-    "{% endfor %}</ul></section>{% if not fragment %}</body></html>{% endif %}")
-
-
-class StandardsUnusable(HTTPException):
-    """503 with the problems: shared standards files (departments, elements, code tables) have problems."""
-
-    def __init__(self, error: StandardsError):
-        super().__init__(status_code=503, detail={
-            "message": _UNUSABLE, "retry": "修正标准文件后重试 / retry once the standards pass the check",
-            "standards_problems": [str(problem) for problem in error.problems]})
-        self.problems = error.problems
-
-
-def _catalogue() -> Catalogue:
-    """The datasets whose standards are sound (``load_usable_catalogue``)."""
-    try:
-        return load_usable_catalogue(get_settings().standards_root)
-    except StandardsError as error:
-        raise StandardsUnusable(error) from error
+    "{% endfor %}</ul></section>")
 
 
 def _problems(catalogue: Catalogue) -> list[Problem]:
