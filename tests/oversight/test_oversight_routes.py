@@ -138,23 +138,24 @@ def test_the_plugin_adds_the_oversight_view() -> None:
 
 
 def test_a_broken_standard_gives_a_chinese_message_not_a_500(client: TestClient, tmp_path: Path, monkeypatch) -> None:
+    """A shared file (departments) concerns every dataset; one dataset's file leaves out only that dataset
+    (tests/oversight/test_oversight_broken_standard.py)."""
     standards = tmp_path / "standards"
     shutil.copytree(Path(__file__).resolve().parents[2] / "standards", standards)
-    broken = standards / "datasets" / "health" / "medical_institution.yaml"
-    broken.write_text(broken.read_text(encoding="utf-8").replace("element: credit_code", "element: credit_cod", 1),
-                      encoding="utf-8")
+    broken = standards / "departments.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("name_zh:", "name_cn:", 1), encoding="utf-8")
     monkeypatch.setenv("GOVERNANCE_STANDARDS_ROOT", str(standards))
 
     page = client.get("/oversight/page", headers=AUTH)
     assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
-    assert "数据标准无法读取" in page.text and "medical_institution.yaml" in page.text and "重试无济于事" in page.text
+    assert "数据标准无法读取" in page.text and "departments.yaml" in page.text and "重试无济于事" in page.text
     assert "<script" not in page.text
     for path in ("/oversight/freshness", "/oversight/scorecards", "/oversight/access"):
         answer = client.get(path, headers=AUTH)
         assert answer.status_code == 503
         body = answer.json()
         assert "数据标准无法读取" in body["error"] and body["retry"] is False
-        assert any("medical_institution.yaml" in detail for detail in body["details"])
+        assert any("departments.yaml" in detail for detail in body["details"])
 
 
 def test_an_unreachable_warehouse_gives_a_chinese_message_not_a_500(client: TestClient, monkeypatch) -> None:

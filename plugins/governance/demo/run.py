@@ -9,9 +9,12 @@ only that night runs, for every dataset, on drops written beforehand by ``govern
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -56,19 +59,20 @@ def run_demo(day: date, only: Collection[str] | None = None, *, days: int | None
     profiles = [dag_id for dag_id in chosen if dag_id.startswith(PROFILE_PREFIX)]
     oversight = [dag_id for dag_id in chosen if dag_id in OVERSIGHT_DAG_IDS]
     outcomes = []
-    for dag_id in [dag_id for dag_id in chosen if dag_id not in profiles and dag_id not in oversight]:
-        dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
-        outcomes.append((dag_id, str(dag_run.state), dag_run.run_id))
-    print_summary(outcomes, settings.work_root)
-    profile_outcomes = []
-    for dag_id in profiles:  # after their inputs, as the Asset schedule orders them
-        dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
-        profile_outcomes.append((dag_id, str(dag_run.state), dag_run.run_id))
-    print_profiles(profile_outcomes, settings.work_root)
-    if oversight:  # last: freshness, quality and the bulletin over everything the runs above recorded
-        from governance.oversight.demo import run_oversight
+    with like_real_runs():
+        for dag_id in [dag_id for dag_id in chosen if dag_id not in profiles and dag_id not in oversight]:
+            dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
+            outcomes.append((dag_id, str(dag_run.state), dag_run.run_id))
+        print_summary(outcomes, settings.work_root)
+        profile_outcomes = []
+        for dag_id in profiles:  # after their inputs, as the Asset schedule orders them
+            dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
+            profile_outcomes.append((dag_id, str(dag_run.state), dag_run.run_id))
+        print_profiles(profile_outcomes, settings.work_root)
+        if oversight:  # last: freshness, quality and the bulletin over everything the runs above recorded
+            from governance.oversight.demo import run_oversight
 
-        profile_outcomes += run_oversight(bag, day, settings)
+            profile_outcomes += run_oversight(bag, day, settings)
     if days:
         from governance.demo.summary import print_history_summary
 
@@ -106,6 +110,76 @@ def _history_and_drops(day: date, days: int, rows: int, seed: int, settings: Set
     keys = [key for key in catalogue.datasets if story.due(catalogue, key, day)]
     write_demo_data(catalogue, settings.landing_root, settings.var_root, day, rows=rows, seed=seed, datasets=keys)
     return history, {catalogue.datasets[key].dag_id for key in keys}
+
+
+@contextmanager
+def like_real_runs() -> Iterator[None]:
+    """Make ``dag.test()`` runs look in the UI like the scheduler's.
+
+    ``dag.test()`` starts its run at the logical date (last night's run showed a duration of 1d22h in the
+    grid) and runs each task in this process, so its log reaches the console but not the file the UI reads.
+    Here each run starts now, and each task's log records (the library's and the task runner's own, tracebacks
+    included) are also written, as the JSON lines Airflow's file task handler reads, to that task's attempt
+    file under ``[logging] base_log_folder``."""
+    import structlog
+    from airflow.configuration import conf
+    from airflow.models import dagrun
+    from airflow.sdk.definitions import dag as sdk_dag
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    create_run, run_task = dagrun.get_or_create_dagrun, sdk_dag._run_task
+    folder = Path(conf.get("logging", "base_log_folder"))
+    files = FileTaskHandler(str(folder))
+    processors = structlog.get_config()["processors"]  # the list every structlog logger runs, cached ones too
+
+    def started_now(**kwargs):
+        return create_run(**kwargs | {"start_date": pendulum.now("UTC")})
+
+    def logged(*, ti, task, run_triggerer: bool = False):
+        path = folder / files._render_filename(ti, ti.try_number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(_JsonLines())
+        root = logging.getLogger()
+
+        def tee(logger: object, method: str, event: dict) -> dict:
+            """The task runner logs through structlog, not the logging module: copy its lines too."""
+            exc_info = sys.exc_info() if event.get("exc_info") is True else event.get("exc_info") or None
+            extra = " ".join(f"{key}={value}" for key, value in event.items() if key not in _STRUCTLOG_KEYS)
+            handler.handle(logging.makeLogRecord({
+                "name": event.get("logger") or "task", "levelname": str(event.get("level", method)).upper(),
+                "msg": f"{event.get('event')} {extra}".rstrip(),
+                "exc_info": exc_info if exc_info and exc_info[0] else None}))
+            return event
+
+        root.addHandler(handler)
+        processors.insert(len(processors) - 1, tee)  # before the console renderer, after level and message
+        try:
+            return run_task(ti=ti, task=task, run_triggerer=run_triggerer)
+        finally:
+            processors.remove(tee)
+            root.removeHandler(handler)
+            handler.close()
+
+    dagrun.get_or_create_dagrun, sdk_dag._run_task = started_now, logged
+    try:
+        yield
+    finally:
+        dagrun.get_or_create_dagrun, sdk_dag._run_task = create_run, run_task
+
+
+_STRUCTLOG_KEYS = {"event", "level", "logger", "logger_name", "timestamp", "exc_info", "loc", "filename",
+                   "lineno", "func_name"}
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object a line (timestamp, level, logger, event): what the UI's log view parses."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = record.getMessage() + (f"\n{self.formatException(record.exc_info)}" if record.exc_info else "")
+        return json.dumps({"timestamp": pendulum.from_timestamp(record.created).isoformat(),
+                           "level": record.levelname.lower(), "logger": record.name, "event": event},
+                          ensure_ascii=False)
 
 
 def _migrate_metadata() -> subprocess.Popen:

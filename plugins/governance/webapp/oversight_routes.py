@@ -8,16 +8,19 @@ scorecards and access counts of every department, never a raw row.
 When the warehouse cannot be reached or the standards cannot be read, the page answers with a Chinese message
 (503, and whether a retry can help) and the JSON with ``{"error", "error_en", "retry", "details"}``, never a bare
 500. Standards problems are listed by file and line (they hold no data); warehouse errors only by their type, since
-a driver's message can carry the connection's host and user.
+a driver's message can carry the connection's host and user. A dataset whose own standard has problems is left
+out (``load_usable_catalogue``): the figures cover the others and the page and JSON name the broken files.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any
 
+import jinja2
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -27,8 +30,8 @@ from governance.oversight.clocks import freshness_board
 from governance.oversight.figures import collect, window
 from governance.oversight.page import render_message, render_page
 from governance.settings import get_settings
-from governance.standards.catalogue import Catalogue, load_catalogue
-from governance.standards.problems import StandardsError
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
+from governance.standards.problems import Problem, StandardsError
 from governance.warehouse import warehouse_engine
 from governance.webapp.authz import Access, current_access
 from governance.webapp.templating import base_path, navigation
@@ -112,10 +115,11 @@ def freshness() -> list[dict[str, Any]]:
 def scorecards(days: int = Days) -> dict[str, Any]:
     """Quality scorecards per dataset and department, the daily trend per department, the headline figures."""
     since, until = window(days)
-    oversight = collect(engine(), _catalogue(), since, until, settings=get_settings())
+    catalogue = _catalogue()
+    oversight = collect(engine(), catalogue, since, until, settings=get_settings())
     return {"since": since.isoformat(), "until": until.isoformat(),
             "headline": oversight.headline.as_dict(), "scorecards": [card.as_dict() for card in oversight.cards],
-            "trend": oversight.trend, "incidents": oversight.incidents}
+            "trend": oversight.trend, "incidents": oversight.incidents, **_problems_field(catalogue)}
 
 
 @router.get("/access")
@@ -124,9 +128,10 @@ def access(days: int = Days) -> dict[str, Any]:
     """Calls, rows served, consumers, refusals per dataset and day (zeros before the first logged call)."""
     since, until = window(days)
     settings = get_settings()
+    catalogue = _catalogue()
     with engine().connect() as connection:
-        figures = access_figures(connection, _catalogue().datasets, since, until, settings.timezone)
-    return figures.as_dict()
+        figures = access_figures(connection, catalogue.datasets, since, until, settings.timezone)
+    return {**figures.as_dict(), **_problems_field(catalogue)}
 
 
 @router.get("/page", response_class=HTMLResponse)
@@ -136,7 +141,14 @@ def page(request: Request, days: int = Days) -> str:
     since, until = window(days)
     nav = [(label, f"{base_path(request)}{path}", key == "oversight")
            for key, label, path in navigation(getattr(request.state, "governance_access", None))]
-    return render_page(collect(engine(), _catalogue(), since, until, settings=get_settings()), nav=nav)
+    catalogue = _catalogue()
+    html = render_page(collect(engine(), catalogue, since, until, settings=get_settings()), nav=nav)
+    problems = _problems(catalogue)
+    if not problems:
+        return html
+    body = re.search(r"<body[^>]*>", html)
+    at = body.end() if body else 0
+    return html[:at] + _LEFT_OUT_NOTICE.render(message=_LEFT_OUT, problems=problems) + html[at:]
 
 
 def engine() -> sa.Engine:
@@ -150,4 +162,23 @@ def _engine_for(url: str) -> sa.Engine:
 
 
 def _catalogue() -> Catalogue:
-    return load_catalogue(get_settings().standards_root)
+    """The datasets whose own standards files are sound; problems in shared files raise (a 503 above)."""
+    return load_usable_catalogue(get_settings().standards_root)
+
+
+_LEFT_OUT = "以下数据标准文件有错误, 相应数据集已停用, 未计入下列数字; 其他数据集照常统计"
+_LEFT_OUT_NOTICE = jinja2.Environment(autoescape=True).from_string(
+    "<section role=\"alert\" id=\"standards-problems\"><p><strong>{{ message }}</strong></p><ul>"
+    "{% for problem in problems %}<li>{{ problem.file }}{% if problem.line %} 第 {{ problem.line }} 行{% endif %}"
+    "{% if problem.path %} ({{ problem.path }}){% endif %}: {{ problem.message }} [{{ problem.rule }}]</li>"
+    "{% endfor %}</ul></section>")
+
+
+def _problems(catalogue: Catalogue) -> list[Problem]:
+    return [problem for problems in catalogue.broken.values() for problem in problems]
+
+
+def _problems_field(catalogue: Catalogue) -> dict[str, Any]:
+    problems = _problems(catalogue)
+    return {"standards_problems": {"message": _LEFT_OUT, "problems": [str(problem) for problem in problems]}} \
+        if problems else {}
