@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import HTTPException
 
 from governance.settings import get_settings
-from governance.standards.catalogue import Catalogue, check_catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
 from governance.validation.data_docs import run_docs_folder
 from governance.webapp.authz import Access
@@ -36,17 +36,10 @@ class Standards:
 
 
 def load_standards() -> Standards:
-    """The catalogue without the datasets its problems concern (their file, or an element they use, is broken)."""
-    catalogue, problems = check_catalogue(get_settings().standards_root)
-    broken_files = {problem.file for problem in problems}
-    usable = {}
-    for key, dataset in catalogue.datasets.items():
-        own_file = f"datasets/{dataset.department}/{dataset.name}.yaml"
-        if own_file in broken_files or any(column.element not in catalogue.elements for column in dataset.columns):
-            continue
-        usable[key] = dataset
-    catalogue.datasets = usable
-    return Standards(catalogue, [_describe(problem) for problem in problems])
+    """The catalogue without the datasets whose standard has problems (``load_usable_catalogue``, as the DAGs
+    load it); problems in shared files raise StandardsError, which the app answers with a message page."""
+    catalogue = load_usable_catalogue(get_settings().standards_root)
+    return Standards(catalogue, [_describe(problem) for problems in catalogue.broken.values() for problem in problems])
 
 
 def _describe(problem: Any) -> str:
