@@ -9,12 +9,13 @@ run publishes that key (the row came back fixed), the entry is closed.
 from __future__ import annotations
 
 import csv
-import html
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
 
 from governance.fonts import REPORT_STYLE
@@ -27,6 +28,9 @@ from governance.validation.reasons import explain
 
 QUARANTINE_AAD = "governance.quarantine"
 _HTML_ROWS = 5000
+_REPORT_LABELS = {SOURCE_FILE: "来源文件", SOURCE_LINE: "行号", "_rules": "未通过的规则", "_reasons": "原因"}
+_REPORT = jinja2.Environment(loader=jinja2.PackageLoader("governance.pipeline"), autoescape=True,
+                             undefined=jinja2.StrictUndefined).get_template("quarantine_report.html")
 EXPLANATION = "说明"  # the report column explaining the reasons
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -108,13 +112,15 @@ def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], fold
     """The reports from ``frames`` taken in order, one in memory at a time (a chunked run passes its parts).
 
     Beside the reasons, ``说明`` explains them in Chinese (``validation.reasons``): what is wrong and how to fix it.
+    The HTML page (a Jinja2 template, autoescaped: every value and column name is the department's) sums the rows
+    by reason and marks the cells of the columns each row's rules name.
     """
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = folder / f"{stem}.csv", folder / f"{stem}.html"
     after = columns.index("_reasons") + 1
     header_names = [column.lstrip("_") for column in columns]
     header_names.insert(after, EXPLANATION)
-    shown, total = [], 0
+    shown, total, by_reason = [], 0, Counter()
     with replacing(csv_path) as partial, partial.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header_names)
@@ -126,20 +132,22 @@ def write_report_frames(frames: Iterable[pd.DataFrame], columns: list[str], fold
             writer.writerows([_formula_safe(value) for value in row] for row in frame.itertuples(index=False))
             if len(shown) < _HTML_ROWS:
                 shown.extend(frame.head(_HTML_ROWS - len(shown)).itertuples(index=False))
+            by_reason.update(reason for value in reasons for reason in value.split("; ") if reason)
             total += len(frame)
-    header = "".join(f"<th>{html.escape(column)}</th>" for column in header_names)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in row) + "</tr>" for row in shown)
-    more = f" 只显示前 {_HTML_ROWS} 行, CSV 中有全部行 (the first {_HTML_ROWS} are shown; the CSV has them all)." \
-        if total > _HTML_ROWS else ""
-    write_atomically(html_path, (
-        f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'><title>{html.escape(stem)}</title>"
-        f"<style>{REPORT_STYLE}</style>"
-        f"<h1>{html.escape(stem)}</h1><p>{total} 行被隔离, 未发布。请按“说明”在源头修正后重新报送, "
-        "下次通过的行会发布并关闭其隔离记录。"
-        f"({total} row(s) quarantined. Fix them at the source and resend; "
-        f"rows that pass next time are published and their entries closed.){more}</p>"
-        f"<table border='1'><tr>{header}</tr>{body}</table>").encode())
+    headers = [_REPORT_LABELS.get(column, name) for column, name in zip([*columns[:after], EXPLANATION,
+                                                                         *columns[after:]], header_names, strict=True)]
+    summary = [(reason, explain(reason), count) for reason, count in by_reason.most_common()]
+    rules_at = columns.index("_rules")
+    write_atomically(html_path, _REPORT.render(stem=stem, total=total, summary=summary, headers=headers,
+                                               shown=[_marked(row, rules_at, after, header_names) for row in shown],
+                                               style=REPORT_STYLE).encode())
     return [csv_path, html_path]
+
+
+def _marked(row: tuple[str, ...], rules_at: int, after: int, names: list[str]) -> list[tuple[str, bool]]:
+    """The row's cells, each with whether a rule the row broke names its column (``column.rule``)."""
+    broken = {rule.split(".", 1)[0] for rule in row[rules_at].split("; ")}
+    return [(value, index > after and names[index] in broken) for index, value in enumerate(row)]
 
 
 def _formula_safe(value: str) -> str:
