@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 demo: venv
 	$(GOV) standards check
+	$(GOV) db upgrade
 	$(GOV) keys init
 	$(GOV) demo-data $(DATE_ARG) --rows $(ROWS)
 	$(GOV) demo $(DATE_ARG)

@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     from governance.roles.commands import add_role_commands
 
     add_role_commands(commands, _command)  # roles list|sync (FAB roles and per-DAG permissions)
+    from governance.db import add_db_commands
+
+    add_db_commands(commands, _command)  # db upgrade|current|revision (the governance schema's migrations)
     return parser
 
 
