@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from governance.settings import airflow_environment, get_settings
+from governance.settings import airflow_environment, debug, get_settings
 
 OK, PROBLEMS, ERROR = 0, 1, 2
 
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ERROR
     except Exception as error:
-        if os.environ.get("GOVERNANCE_DEBUG"):
+        if debug():
             raise
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return ERROR

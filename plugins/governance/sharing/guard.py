@@ -21,7 +21,7 @@ alone would not (the counters are read, checked and added to by one holder at a 
 
 Either way the request gets a 429, the access log says ``blocked``, ``governance.security_event`` gets a
 row (counts and thresholds only) and an alert goes out: a WARNING on ``governance.sharing.alerts`` and,
-with ``GOVERNANCE_ALERT_WEBHOOK`` set, a JSON POST from a background thread (so a slow receiver cannot
+with ``GOVERNANCE_ALERT_WEBHOOK_URL`` set, a JSON POST from a background thread (so a slow receiver cannot
 stall the service). Alerts for the same consumer, dataset and kind are throttled per process.
 """
 

@@ -49,7 +49,7 @@ class Services:
         self._engine, self._catalogue = engine, catalogue
         self._keyring = keyring if keyring is not None else _UNSET
         self.clock: Clock = clock or utc_now
-        self.config = config or SharingConfig.from_env()
+        self.config = config or SharingConfig.from_settings()
         self.alerter = Alerter(lambda: self.engine, self.config, alert_post)
         self._lock = threading.Lock()
         self._ready = False

@@ -15,10 +15,10 @@ Timestamps are naive UTC, as in :mod:`governance.warehouse.records`.
 from __future__ import annotations
 
 import logging
-import os
 
 import sqlalchemy as sa
 
+from governance.settings import get_settings
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres
 from governance.warehouse.migrate import ensure_schema
 
@@ -124,7 +124,7 @@ def service_engine(url: str | None = None) -> sa.Engine:
     """
     from governance.warehouse import warehouse_engine
 
-    url = url or os.environ.get("GOVERNANCE_SHARING_DATABASE_URL") or None
+    url = url or get_settings().sharing_database_url or None
     if url is None:
         engine = warehouse_engine()  # creates the schemas if missing
         if is_postgres(engine):
