@@ -11,17 +11,18 @@ transaction holding the schema's DDL lock, so concurrent callers upgrade once an
 from __future__ import annotations
 
 import weakref
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, SCHEMAS, ddl_lock, is_postgres, write_transaction
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"  # Alembic's default name, in the governance schema
 _CURRENT: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines whose schema was seen at head
 
 
@@ -33,8 +34,9 @@ def alembic_config(connection: sa.Connection | None = None, target_metadata: sa.
     return config
 
 
+@cache
 def head() -> str:
-    """The newest revision in this release."""
+    """The newest revision in this release (read once per process)."""
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None, "the migrations folder has no revision"
     return revision
@@ -45,8 +47,9 @@ def current(bind: sa.Engine | sa.Connection) -> str | None:
     if isinstance(bind, sa.Engine):
         with bind.connect() as connection:
             return current(connection)
-    context = MigrationContext.configure(bind, opts={"version_table_schema": GOVERNANCE_SCHEMA})
-    return context.get_current_revision()
+    if not sa.inspect(bind).has_table(VERSION_TABLE, schema=GOVERNANCE_SCHEMA):
+        return None
+    return bind.scalar(sa.text(f"SELECT version_num FROM {GOVERNANCE_SCHEMA}.{VERSION_TABLE}"))
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
