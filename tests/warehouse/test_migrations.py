@@ -14,7 +14,7 @@ from governance.cli import main
 from governance.db import governance_metadata
 from governance.warehouse import latest_runs, warehouse_engine, write_run_record
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
-from governance.warehouse.migrate import current, ensure_schema, head, upgrade
+from governance.warehouse.migrate import SchemaAheadError, current, ensure_schema, head, upgrade
 from governance.warehouse.records import close_resolved_quarantine, quarantine
 
 RESIDENT = "public_security/resident_population"
@@ -104,6 +104,16 @@ def test_an_old_database_is_migrated_forward_with_its_rows_intact(warehouse: sa.
                                  "standard_version": "a" * 64, "verdict": "passed"})
     assert latest_runs(warehouse)[0]["standard_version"] == "a" * 64
     assert close_resolved_quarantine(warehouse, RESIDENT, ["token"], "new-run") == 0
+
+
+def test_a_schema_migrated_by_a_newer_release_is_refused_not_downgraded(warehouse: sa.Engine) -> None:
+    upgrade(warehouse)
+    with warehouse.begin() as connection:
+        connection.exec_driver_sql("UPDATE governance.alembic_version SET version_num = '9999'")
+    worker = warehouse_engine(warehouse.url.render_as_string(hide_password=False))  # an old worker's first write
+    with pytest.raises(SchemaAheadError, match="revision 9999, newer than this release's head"):
+        ensure_schema(worker)
+    worker.dispose()
 
 
 def test_the_append_only_guards_come_with_the_baseline(warehouse: sa.Engine) -> None:

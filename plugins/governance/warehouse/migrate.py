@@ -34,12 +34,19 @@ def alembic_config(connection: sa.Connection | None = None, target_metadata: sa.
     return config
 
 
+class SchemaAheadError(RuntimeError):
+    """The warehouse was migrated by a newer release than this code (deploy the new release here; no retry helps)."""
+
+
 @cache
+def revisions() -> tuple[str, ...]:
+    """This release's revisions, newest first (read once per process)."""
+    return tuple(script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
 def head() -> str:
-    """The newest revision in this release (read once per process)."""
-    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert revision is not None, "the migrations folder has no revision"
-    return revision
+    """The newest revision in this release."""
+    return revisions()[0]
 
 
 def current(bind: sa.Engine | sa.Connection) -> str | None:
@@ -73,9 +80,14 @@ def ensure_schema(engine: sa.Engine) -> None:
     """
     if engine in _CURRENT:
         return
-    if current(engine) == head():
+    found = current(engine)
+    if found == head():
         _CURRENT.add(engine)
         return
+    if found is not None and found not in revisions():
+        raise SchemaAheadError(f"数据仓库 governance 模式的版本 {found} 比本程序的 {head()} 新, 请部署新版本 / the "
+                               f"warehouse's governance schema is at revision {found}, newer than this release's "
+                               f"head {head()}: deploy the new release on this machine")
     upgrade(engine)
 
 
