@@ -120,9 +120,14 @@ def _parser() -> argparse.ArgumentParser:
     from governance.roles.commands import add_role_commands
 
     add_role_commands(commands, _command)  # roles list|sync (FAB roles and per-DAG permissions)
-    from governance.db import add_db_commands
-
-    add_db_commands(commands, _command)  # db upgrade|current|revision (the governance schema's migrations)
+    db = commands.add_parser("db", help="the warehouse's governance schema (Alembic migrations)").add_subparsers()
+    up = _command(db, "upgrade", _db("upgrade_command"),
+                  "apply the governance schema's migrations up to head (or --revision)")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    _command(db, "current", _db("current_command"), "print the revision the warehouse is at and this release's head")
+    revision = _command(db, "revision", _db("revision_command"), "write the next migration from the difference "
+                        "between the warehouse (at head) and the tables in the code; review it before committing")
+    revision.add_argument("-m", "--message", required=True, help="what it changes, e.g. 'quarantine resubmitted'")
     return parser
 
 
@@ -303,6 +308,17 @@ def _oversight(name: str) -> Callable[[argparse.Namespace], int]:
         from governance.oversight import commands
 
         return getattr(commands, name)(arguments)
+
+    return handler
+
+
+def _db(name: str) -> Callable[[argparse.Namespace], int]:
+    """A `db` subcommand from governance.db (imported when it runs: it loads every table of the schema)."""
+
+    def handler(arguments: argparse.Namespace) -> int:
+        from governance import db
+
+        return getattr(db, name)(arguments)
 
     return handler
 

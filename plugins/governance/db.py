@@ -7,7 +7,6 @@ own them (warehouse, oversight, sharing) and only this top layer may import them
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -16,8 +15,6 @@ from governance.sharing import tables as sharing_tables
 from governance.warehouse import records, report_views
 from governance.warehouse.engine import warehouse_engine
 from governance.warehouse.migrate import current, head, new_revision, upgrade
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def governance_metadata() -> sa.MetaData:
@@ -29,20 +26,7 @@ def governance_metadata() -> sa.MetaData:
     return combined
 
 
-def add_db_commands(commands: argparse._SubParsersAction,
-                    command: Callable[[argparse._SubParsersAction, str, Handler, str], argparse.ArgumentParser],
-                    ) -> None:
-    db = commands.add_parser("db", help="the warehouse's governance schema (Alembic migrations)").add_subparsers()
-    up = command(db, "upgrade", _upgrade, "apply the governance schema's migrations up to head (or --revision)")
-    up.add_argument("--revision", default="head", help="target revision (default: head)")
-    command(db, "current", _current, "print the revision the warehouse is at and this release's head")
-    revision = command(db, "revision", _revision, "write the next migration from the difference between the "
-                       "warehouse (at head) and the tables in the code; review it before committing")
-    revision.add_argument("-m", "--message", required=True, help="what the revision changes, e.g. 'quarantine status "
-                          "resubmitted'")
-
-
-def _upgrade(arguments: argparse.Namespace) -> int:
+def upgrade_command(arguments: argparse.Namespace) -> int:
     engine = warehouse_engine()
     before = current(engine)
     after = upgrade(engine, arguments.revision)
@@ -51,12 +35,12 @@ def _upgrade(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _current(_: argparse.Namespace) -> int:
+def current_command(_: argparse.Namespace) -> int:
     print(f"warehouse: {current(warehouse_engine()) or 'none (run governance db upgrade)'}; head: {head()}")
     return 0
 
 
-def _revision(arguments: argparse.Namespace) -> int:
+def revision_command(arguments: argparse.Namespace) -> int:
     engine = warehouse_engine()
     upgrade(engine)
     print(f"wrote {new_revision(engine, arguments.message, governance_metadata())}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -42,10 +43,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from governance.alerts import GovernanceNotifier, NotificationFailed
 from governance.sharing.config import SharingConfig
 from governance.sharing.tables import row_quota_usage, scan_requests, scan_usage, security_event
 from governance.warehouse.engine import is_postgres, write_transaction
+
+log = logging.getLogger("governance.sharing")
 
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, like every timestamp in the governance tables
 
@@ -166,9 +168,10 @@ def _bucket_seconds(config: SharingConfig) -> int:
 class Alerter:
     """Records security events and alerts about them through :class:`GovernanceNotifier`, off the request path."""
 
-    def __init__(self, engine_of: Callable[[], sa.Engine], config: SharingConfig,
+    def __init__(self, engine_of: Callable[[], sa.Engine], config: SharingConfig, notifier: Callable[..., Any],
                  post: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self._engine_of, self._config = engine_of, config
+        self._notifier = notifier  # governance.alerts.GovernanceNotifier
         self._post = post  # the webhook's sender (default: the notifier's HTTP POST)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sharing-alerts")
         self._last_alert: dict[tuple[str, str | None, str], float] = {}
@@ -192,7 +195,7 @@ class Alerter:
         if not throttled:
             details = {"event_id": event_id, "kind": interception.kind, "consumer": consumer,
                        "dataset_key": dataset_key, "at": at.isoformat() + "Z", "detail": interception.detail}
-            notifier = GovernanceNotifier(
+            notifier = self._notifier(
                 f"[共享接口拦截] {interception.kind}: {consumer} -> {dataset_key}",
                 f"安全事件 {event_id}: {consumer} 对 {dataset_key} 的请求被拦截 ({interception.kind}); {row['detail']}",
                 webhook_url=self._config.alert_webhook or "", details=details, post=self._post)
@@ -208,10 +211,12 @@ class Alerter:
         for future in pending:
             future.result(timeout=timeout)
 
-    def _deliver(self, notifier: GovernanceNotifier, event_id: int) -> None:
+    def _deliver(self, notifier: Any, event_id: int) -> None:
+        """Send through the notifier; mark the event alerted once every channel delivered."""
         try:
             notifier.notify({})
-        except NotificationFailed:  # logged by the notifier; the event stays alerted = false, visible to operators
+        except Exception as error:  # the event stays alerted = false, visible to operators
+            log.warning("security event %s: alert not delivered (%s)", event_id, type(error).__name__)
             return
         with write_transaction(self._engine_of()) as connection:
             connection.execute(sa.update(security_event).where(security_event.c.id == event_id)

@@ -17,8 +17,6 @@ from numbers import Number
 
 import pandas as pd
 import sqlalchemy as sa
-from airflow.providers.common.sql.hooks.sql import DbApiHook
-from airflow.sdk import Connection
 from pandas.api.types import infer_dtype
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +28,11 @@ DEFAULT_TIMEOUT_S = 600
 
 def department_engine(connection_id: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> sa.Engine:
     """The engine of the connection's SQL hook, each statement bounded by ``timeout_s``."""
+    # Airflow configures itself from the environment when first imported: not at import of this module, which
+    # `governance suites preview` and `suites impact` load outside Airflow (file sources need no Airflow).
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import Connection
+
     try:
         connection = Connection.get(connection_id)
     except Exception as error:
