@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,14 @@ def test_values_are_typed_and_a_bad_one_names_its_variable(monkeypatch) -> None:
     monkeypatch.setenv("GOVERNANCE_CHUNK_ROWS", "0")
     with pytest.raises(SettingsError, match="GOVERNANCE_CHUNK_ROWS must be at least 1"):
         get_settings()
+
+
+def test_the_command_line_loads_no_airflow_before_a_command_sets_up_its_environment() -> None:
+    """Airflow reads its configuration when first imported; `governance demo`, `serve` and `keys` set the suite's
+    Airflow environment first, so building the parser (and the file-only preview and impact commands) must not
+    import Airflow."""
+    probe = ("import sys, governance.cli as cli, governance.validation.preview, governance.validation.impact; "
+             "cli._parser(); print(sorted({m.split('.')[0] for m in sys.modules} & {'airflow'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
