@@ -1,4 +1,5 @@
 # The two commands that must work on a fresh clone: `make demo` and `make test`.
+# make demo DAYS=3: a shorter history (default a fortnight ending yesterday); DATE=YYYY-MM-DD: its last night.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,10 @@ GOV    := $(BIN)/governance
 UV_VERSION := 0.9.30
 DATE   ?=
 ROWS   ?= 2000
+DAYS   ?= 14
 DATE_ARG := $(if $(DATE),--date $(DATE),)
+# make test spreads test files over this many pytest-xdist workers (one per core here); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint airflow venv clean-var
 
@@ -24,15 +28,14 @@ demo: venv
 	$(GOV) standards check
 	$(GOV) db upgrade
 	$(GOV) keys init
-	$(GOV) demo-data $(DATE_ARG) --rows $(ROWS)
-	$(GOV) demo $(DATE_ARG)
+	$(GOV) demo $(DATE_ARG) --days $(DAYS) --rows $(ROWS)
 
 # BASE=<git revision> (CI: the target branch) compares the standards with it for breaking changes; default HEAD.
 test: venv lint
 	$(GOV) standards check $(if $(BASE),--base $(BASE),)
 	$(GOV) suites check
 	$(GOV) suites impact --demo $(if $(BASE),--base $(BASE),)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,8 +1,13 @@
 """The Airflow plugin: wires the governance library into Airflow, nothing more.
 
 It mounts the library's web app at /governance (behind Airflow's login and auth manager), the sharing API at
-/sharing (behind its own department tokens) and adds a "Data governance" entry to the Airflow
-UI's navigation.
+/sharing (behind its own department tokens) and adds the console to the Airflow UI's navigation.
+
+Airflow 3.3's UI (checked in its sources: ``nav_top_level`` and ``category`` of ``external_views``) puts an
+entry with ``nav_top_level`` in the sidebar by itself, ignoring its category; entries without it go under
+"Plugins", grouped by ``category`` into submenus. So "数据治理" is one top-level entry opening the console
+(its own navigation bar lists every page), and each page also has its own entry under Plugins › 数据治理, so a
+page keeps its own address in the UI (``/plugin/<url_route>``).
 """
 
 from typing import Any, ClassVar
@@ -12,6 +17,9 @@ from airflow.plugins_manager import AirflowPlugin
 
 from governance.sharing import create_sharing_app
 from governance.webapp import create_app
+from governance.webapp.templating import NAV
+
+CATEGORY = "数据治理"
 
 
 class GovernancePlugin(AirflowPlugin):
@@ -23,14 +31,9 @@ class GovernancePlugin(AirflowPlugin):
         {"app": create_sharing_app(docs=False), "url_prefix": "/sharing", "name": "Data sharing API"},
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
-        {"name": "Nightly runs", "href": "/governance/runs/page", "url_route": "governance-runs",
-         "destination": "nav", "category": "Data governance"},
-        {"name": "Oversight", "href": "/governance/oversight/page", "url_route": "governance-oversight",
-         "destination": "nav", "category": "Data governance"},
-        # The security officer's log of raw-report requests; the page itself refuses everyone else (403).
-        {"name": "Raw report views", "href": "/governance/audit/report-views/page",
-         "url_route": "governance-report-views", "destination": "nav", "category": "Data governance"},
-        # The standards owner's view of `governance suites impact` on real deliveries (datasets they may read).
-        {"name": "Suite impact", "href": "/governance/impact/page", "url_route": "governance-suite-impact",
-         "destination": "nav", "category": "Data governance"},
+        {"name": CATEGORY, "href": "/governance/runs/page", "url_route": "governance", "destination": "nav",
+         "nav_top_level": True, "icon": "/governance/static/icon.svg"},
+        # The console's own navigation, in its order: /plugin/governance-runs, /plugin/governance-quarantine, ...
+        *({"name": label, "href": f"/governance{path}", "url_route": f"governance-{key}", "destination": "nav",
+           "category": CATEGORY} for key, label, path in NAV),
     ]

@@ -18,9 +18,17 @@ from governance.standards.catalogue import Catalogue, load_catalogue
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Airflow reads its configuration once, at import: point it at a private home under var/test
-# before any test imports it, so tests never touch the demo's metadata DB or secrets.
+# before any test imports it, so tests never touch the demo's metadata DB or secrets. Under
+# pytest-xdist each worker has its own (var/test/gw0, ...: one SQLite metadata DB per process).
+# Workers inherit the controller's environment, so a worker first drops what this file set there.
+for _name in filter(None, os.environ.pop("GOVERNANCE_TEST_DEFAULTS", "").split(",")):
+    os.environ.pop(_name, None)
+_before = set(os.environ)
 os.environ.setdefault("GOVERNANCE_VAR_ROOT", str(REPO_ROOT / "var" / "test"))
+os.environ["GOVERNANCE_VAR_ROOT"] = str(Path(os.environ["GOVERNANCE_VAR_ROOT"]) /
+                                        os.environ.get("PYTEST_XDIST_WORKER", ""))
 os.environ.update(airflow_environment())
+os.environ["GOVERNANCE_TEST_DEFAULTS"] = ",".join(sorted(set(os.environ) - _before))
 
 # --------------------------------------------------------------------------------------------
 # Warehouse: the real standards catalogue, a fresh PostgreSQL database per test, and a
@@ -29,6 +37,17 @@ os.environ.update(airflow_environment())
 
 POSTGRES_ADMIN_URL = os.environ.get("GOVERNANCE_TEST_POSTGRES_URL",
                                     "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def fresh_secrets_backends() -> Iterator[None]:
+    """Airflow's SDK builds its secrets backends once per process; a test that pointed them at its own variables
+    file would otherwise answer every later test's Variable (its keyring first) in the same worker."""
+    from airflow.sdk.configuration import clear_secrets_backends_cache
+
+    clear_secrets_backends_cache()
+    yield
+    clear_secrets_backends_cache()
 
 
 @pytest.fixture(scope="session")

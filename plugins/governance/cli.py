@@ -105,8 +105,13 @@ def _parser() -> argparse.ArgumentParser:
                           help="last day of the week to report (default: last Sunday before today)")
     bulletin.add_argument("--output", type=Path, default=None, help="folder (default: GOVERNANCE_BULLETIN_ROOT)")
 
-    demo = _command(commands, "demo", _demo, "run every dataset's DAG through Airflow and print a summary")
-    demo.add_argument("--date", type=date.fromisoformat, default=None, help="business date (default: yesterday)")
+    demo = _command(commands, "demo", _demo, "replay the nights before (--days), run the last night's DAGs through "
+                    "Airflow, call the sharing API as the consumers do, and print a summary")
+    demo.add_argument("--date", type=date.fromisoformat, default=None,
+                      help="the last business date (default: yesterday)")
+    demo.add_argument("--days", type=int, default=None, help="nights of history ending with --date, drops written by "
+                      "the demo (make demo: 14); without it: that night only, on drops written by demo-data")
+    demo.add_argument("--rows", type=int, default=2000, help="resident population rows of the history's drops")
 
     run_airflow = _command(commands, "airflow", _airflow, "run the airflow CLI with this suite's settings")
     run_airflow.add_argument("args", nargs=argparse.REMAINDER, help="arguments for airflow")
@@ -329,7 +334,10 @@ def _demo(arguments: argparse.Namespace) -> int:
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task errors show; chatter does not
     from governance.demo.run import run_demo
 
-    return OK if run_demo(arguments.date or yesterday()) else PROBLEMS
+    if arguments.days is not None and arguments.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return ERROR
+    return OK if run_demo(arguments.date or yesterday(), days=arguments.days, rows=arguments.rows) else PROBLEMS
 
 
 def _airflow(arguments: argparse.Namespace) -> int:

@@ -205,8 +205,8 @@ def test_build_context_holds_the_sources_and_no_local_state() -> None:
 
 def test_the_image_installs_the_library_and_its_command_from_the_build_context(tmp_path) -> None:
     """What `pip install --no-deps /tmp/governance-src` builds from the filtered context: every module of
-    the library, and the `governance` command (built here without network, by the venv's setuptools, which
-    the lock pins to what pyproject's build-system requires)."""
+    the library with the console's templates, and the `governance` command (built here without network, by the
+    venv's setuptools, which the lock pins to what pyproject's build-system requires)."""
     source = tmp_path / "governance-src"
     for path in build_context():
         (source / path).parent.mkdir(parents=True, exist_ok=True)
@@ -218,8 +218,10 @@ def test_the_image_installs_the_library_and_its_command_from_the_build_context(t
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(name).decode() for name in names if name.endswith("entry_points.txt"))
+    webapp = REPO_ROOT / "plugins" / "governance" / "webapp"  # the console's templates and style sheet too
     library = {path.relative_to(REPO_ROOT / "plugins").as_posix()
-               for path in (REPO_ROOT / "plugins" / "governance").rglob("*.py")
+               for path in [*(REPO_ROOT / "plugins" / "governance").rglob("*.py"), *(webapp / "templates").iterdir(),
+                            *(webapp / "static").iterdir()]
                if "__pycache__" not in path.parts}
     assert library <= names, sorted(library - names)
     assert "governance/warehouse/migrations/script.py.mako" in names  # `governance db revision` in a container

@@ -8,12 +8,16 @@ oversight code is tested against the contract either way.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from governance.standards.catalogue import Catalogue
@@ -38,18 +42,28 @@ def naive_utc(moment: datetime) -> datetime:
 
 def record_run(engine: sa.Engine, key: str, day: date, *, verdict: str = "passed", received: int | None = 100,
                quarantined: int = 0, published: int | None = None, finished: datetime | None = None,
-               attempt: int = 0) -> None:
-    """A run record for dataset ``key`` and business date ``day`` (finished at 03:00 local the next day)."""
+               attempt: int = 0, message: str | None = None, run_id: str | None = None) -> None:
+    """A run record for dataset ``key`` and business date ``day`` (finished at 03:00 local the next day).
+
+    A failed run gets the message of a failed standard's verdict unless ``message`` says otherwise."""
     department, name = key.split("/")
     finished = finished or datetime(day.year, day.month, day.day, 3, tzinfo=SHANGHAI) + timedelta(days=1)
     if published is None:
         published = 0 if verdict == "failed" else (received or 0) - quarantined
+    if verdict == "failed" and message is None:
+        message = verdict_failure(key, received or 0, quarantined)
     write_run_record(engine, {
-        "dag_id": f"{department}__{name}", "run_id": f"scheduled__{day.isoformat()}__{attempt}",
+        "dag_id": f"{department}__{name}", "run_id": run_id or f"scheduled__{day.isoformat()}__{attempt}",
         "dataset_key": key, "department": department, "logical_date": day,
         "started_at": finished - timedelta(minutes=5), "finished_at": finished, "rows_received": received,
         "rows_passed": None if received is None else received - quarantined, "rows_quarantined": quarantined,
-        "rows_published": published, "verdict": verdict})
+        "rows_published": published, "verdict": verdict, "message": message})
+
+
+def verdict_failure(key: str, received: int, quarantined: int) -> str:
+    """The message the record step stores for a run its standard's verdict failed (steps.enforce)."""
+    return (f"AirflowFailException: {key} failed its standard's verdict, nothing is published: {quarantined} of "
+            f"{received} rows quarantined ({quarantined / max(received, 1):.1%}), above the standard's limit of 5%")
 
 
 def publish_rows(engine: sa.Engine, catalogue: Catalogue, key: str,
@@ -145,3 +159,83 @@ def log_security_event(engine: sa.Engine, at: datetime, consumer: str, dataset_k
         row["request_id"] = uuid.uuid4().hex
     with write_transaction(engine) as connection:
         connection.execute(sa.insert(events), [row])
+
+
+# --------------------------------------------------------------------- a history with platform failures and reruns
+
+SUITE_TYPO = ("AirflowFailException: standards/expectations/public_security/resident_population.json: expectation #4 "
+              "(expect_column_values_to_be_in_set): unknown column 'gendr'")
+WAREHOUSE_DOWN = ("OperationalError: (psycopg2.OperationalError) connection to server at \"127.0.0.1\", port 5432 "
+                  "failed: Connection refused")
+KEY_MISMATCH = ("AirflowFailException: key id k2026 is registered as a pseudonym key but the keyring has it as "
+                "encryption")
+TIMEOUT = "AirflowTaskTimeout: Timeout, PID: 4242"
+SCHEMA_DRIFT = ("AirflowFailException: the delivered file for market_regulation/enterprise_registration is missing "
+                "column(s) credit_code")
+
+
+def no_drop(key: str) -> str:
+    return f"AirflowFailException: no drop for {key}: folder /srv/landing/{key}/2026-11-20 does not exist"
+
+
+def seed_history(engine: sa.Engine, today: date, days: int = 14) -> None:
+    """``days`` business dates up to yesterday for four departments, with platform failures and reruns.
+
+    public_security: every date published; one night the suite had a typo (platform) and the rerun after the fix
+    published; one date already published was rerun by hand and found no data. market_regulation: two dates
+    quarantined over the limit, one delivery missing a column (schema drift), later resubmitted and published.
+    health: weekly, one night the warehouse was down. human_resources: the scheduled run found no delivery once
+    (late), a timeout once, and a key mismatch once.
+    """
+    first = today - timedelta(days=days)
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        received = 1000 + 37 * offset
+        if offset == 3:
+            record_run(engine, RESIDENT, day, verdict="failed", received=None, message=SUITE_TYPO)
+            record_run(engine, RESIDENT, day, received=received, quarantined=4, attempt=1,
+                       run_id=f"manual__{day.isoformat()}T09:00:00", finished=_local(day, 34))
+        else:
+            record_run(engine, RESIDENT, day, received=received, quarantined=offset % 5)
+        if offset == days - 2:  # an operator reran an already published date: the landing folder was cleaned
+            record_run(engine, RESIDENT, day, verdict="failed", received=None, message=no_drop(RESIDENT),
+                       run_id=f"manual__{day.isoformat()}T12:00:00", finished=_local(day, 36))
+        if offset in (5, 9):
+            record_run(engine, ENTERPRISE, day, verdict="failed", received=800, quarantined=120)
+        elif offset == 11:
+            record_run(engine, ENTERPRISE, day, verdict="failed", received=None, message=SCHEMA_DRIFT)
+            record_run(engine, ENTERPRISE, day, received=820, quarantined=9, attempt=1,
+                       run_id=f"manual__{day.isoformat()}T15:00:00", finished=_local(day, 40))
+        else:
+            record_run(engine, ENTERPRISE, day, received=800 + offset, quarantined=8 + offset % 3)
+        if day.isoweekday() == 1:
+            if offset < 7:
+                record_run(engine, MEDICAL, day, verdict="failed", received=None, message=WAREHOUSE_DOWN)
+            else:
+                record_run(engine, MEDICAL, day, received=300, quarantined=1)
+        insurance = {2: ("failed", no_drop(INSURANCE)), 6: ("failed", TIMEOUT), 8: ("failed", KEY_MISMATCH)}
+        verdict, message = insurance.get(offset, ("passed", None))
+        record_run(engine, INSURANCE, day, verdict=verdict, received=None if message else 500, message=message,
+                   quarantined=0)
+
+
+def _local(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI) + timedelta(hours=hour)
+
+
+# --------------------------------------------------------------------- headless chromium
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-extensions", "--no-first-run", "--mute-audio"]
+
+
+def chromium_path() -> str:
+    """Debian's chromium; skipped without it, except under ``CI=true``, where the browser tests must run."""
+    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+                  if path and Path(path).is_file()), None)
+    if found is None:
+        reason = "no Chromium found (install Debian's chromium: apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true: the browser test must run")
+        pytest.skip(reason)
+    return found

@@ -15,13 +15,14 @@ from oversight_support import (
     ENTERPRISE,
     RESIDENT,
     SHANGHAI,
+    SUITE_TYPO,
     ensure_access_tables,
     log_calls,
     publish_rows,
     record_run,
 )
 
-from governance.oversight.bulletin import last_week_ending, safe_cell, week_window, write_bulletin
+from governance.oversight.bulletin import last_week_ending, safe_cell, week_sunday, week_window, write_bulletin
 from governance.oversight.clocks import freshness_board
 from governance.oversight.history import record_checks
 from governance.standards.catalogue import Catalogue
@@ -46,6 +47,19 @@ def test_a_week_runs_from_monday_midnight_to_the_next_monday_midnight_local() ->
     assert until == datetime(2026, 11, 23, tzinfo=SHANGHAI)
 
 
+@pytest.mark.parametrize("day", [date(2026, 11, 16), date(2026, 11, 19), date(2026, 11, 22)])
+def test_any_day_names_the_iso_week_holding_it_never_thursday_to_wednesday(day: date) -> None:
+    """The demo passes its business date (a Wednesday, say): the bulletin is that Monday-to-Sunday week."""
+    assert week_sunday(day) == WEEK_ENDING
+    assert week_window(day, "Asia/Shanghai") == week_window(WEEK_ENDING, "Asia/Shanghai")
+
+
+def test_the_monday_run_reports_the_previous_complete_iso_week() -> None:
+    monday = date(2026, 11, 23)
+    assert week_window(last_week_ending(monday), "Asia/Shanghai") == (datetime(2026, 11, 16, tzinfo=SHANGHAI),
+                                                                     datetime(2026, 11, 23, tzinfo=SHANGHAI))
+
+
 @pytest.mark.parametrize(("value", "safe"), [
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1", "'+1"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"),
@@ -58,7 +72,11 @@ def seed_week(engine: sa.Engine, catalogue: Catalogue) -> None:
     for day in range(16, 23):
         record_run(engine, RESIDENT, date(2026, 11, day), received=1000 + day, quarantined=10)
     record_run(engine, ENTERPRISE, date(2026, 11, 21), verdict="failed")
+    record_run(engine, RESIDENT, date(2026, 11, 18), verdict="failed", received=None, message=SUITE_TYPO, attempt=9,
+               finished=datetime(2026, 11, 19, 2, tzinfo=SHANGHAI))  # a platform failure before the good run
     record_run(engine, RESIDENT, date(2026, 11, 9))  # the week before: not counted
+    record_run(engine, RESIDENT, date(2026, 11, 15), received=5, quarantined=5)  # the Sunday before: not counted
+    record_run(engine, RESIDENT, date(2026, 11, 23), verdict="failed")  # the Monday after: not counted
     publish_rows(engine, catalogue, RESIDENT, [datetime(2026, 11, 22, 23, tzinfo=SHANGHAI)])
     ensure_access_tables(engine)
     log_calls(engine, [(datetime(2026, 11, 18, 10, tzinfo=SHANGHAI), "=cmd|'/c calc'!A1", RESIDENT, "denied", 0),
@@ -77,15 +95,24 @@ def test_the_bulletin_holds_the_weeks_figures(warehouse: sa.Engine, catalogue: C
     page = bulletin.html.read_text(encoding="utf-8")
     assert "数据共享与治理每周进度通报 2026-11-16 至 2026-11-22" in page
     assert page.count("data-dataset=") >= len(catalogue.datasets)
-    assert "href='freshness'" not in page  # no links to the live JSON in a file that travels
+    assert 'href="freshness"' not in page  # no links to the live JSON in a file that travels
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "质量评分卡" in page and "平台故障与重跑" in page and 'id="pass-rate-panels"' in page
+    assert "2026-11-16" in page and "11-22" in page  # the charts' date axis covers Monday to Sunday
+    quality = page.split('id="sec-quality"')[1].split('id="sec-access"')[0]
+    assert "11-23" not in quality and "11-15" not in quality  # neither the Sunday before nor the Monday after
 
     raw = bulletin.csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read the Chinese as UTF-8
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
     figures = {(row["section"], row["scope"], row["metric"]): row["value"] for row in rows}
     assert {row["week_ending"] for row in rows} == {"2026-11-22"}
-    assert figures[("quality_dataset", RESIDENT, "runs")] == "7"
-    assert figures[("quality_dataset", RESIDENT, "pass_rate")] == "1.0"
+    assert figures[("quality_dataset", RESIDENT, "runs")] == "8"
+    assert figures[("quality_dataset", RESIDENT, "days_counted")] == "7"
+    assert figures[("quality_dataset", RESIDENT, "platform_failures")] == "1"
+    assert figures[("quality_dataset", RESIDENT, "pass_rate")] == "1.0"  # the suite's typo is not the department's
+    assert figures[("incident", RESIDENT, "2026-11-18 platform")] == "校验套件错误"
+    assert figures[("quality_department", "market_regulation", "failed: 超过标准的隔离上限或表级规则未通过")] == "1"
     assert float(figures[("quality_dataset", RESIDENT, "quarantine_rate")]) == pytest.approx(70 / 7133, abs=1e-4)
     assert float(figures[("quality_dataset", RESIDENT, "volume_change_pct")]) == pytest.approx(100 / 1021, abs=1e-4)
     assert figures[("quality_department", "market_regulation", "pass_rate")] == "0.0"

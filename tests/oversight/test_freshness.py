@@ -73,7 +73,7 @@ def test_future_data_beyond_the_tolerance_is_skewed_and_not_fresh(catalogue: Cat
     skewed = assess(dataset, hours_ago(1), NOW + timedelta(hours=9), NOW)
     assert (skewed.status, skewed.data_status, skewed.counts_as_fresh) == (SKEWED, SKEWED, False)
     assert skewed.data_age_h == pytest.approx(-9)
-    assert "updated_at is 9.0 h in the future" in skewed.note
+    assert "updated_at 的最新值比现在晚 9.0 小时" in skewed.note
     stale_and_skewed = assess(dataset, hours_ago(60), NOW + timedelta(days=1), NOW)
     assert stale_and_skewed.status == STALE  # the worse problem is shown
 
@@ -116,7 +116,7 @@ def test_board_reads_both_clocks_from_the_warehouse(warehouse: sa.Engine, catalo
         (STALE, FRESH, STALE)
     assert board[MEDICAL].status == SKEWED
     assert board[TAX].status == NEVER_LOADED
-    assert board["civil_affairs/subsistence_allowance"].note == "not published yet"
+    assert board["civil_affairs/subsistence_allowance"].note == "尚未发布"
 
 
 def test_board_on_an_empty_warehouse_lists_every_dataset_never_loaded(warehouse: sa.Engine,
@@ -142,4 +142,4 @@ def test_a_freshness_column_published_as_text_is_read_or_explained(warehouse: sa
     assert tax().data_age_h == pytest.approx(5)
     with warehouse.begin() as connection:
         connection.execute(sa.insert(table), [{"updated_at": "2026-12"}])  # max() is now the month
-    assert (tax().data_age_h, tax().note) == (None, "updated_at values are not timestamps (masked or generalised?)")
+    assert (tax().data_age_h, tax().note) == (None, "时效字段 updated_at 的值不是时间 (已脱敏或泛化?)")

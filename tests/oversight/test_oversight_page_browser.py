@@ -8,15 +8,13 @@ The screenshot goes to ``var/test-artifacts/oversight.png`` (var/ is not committ
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from oversight_support import EXPECTED_STATUS
+from oversight_support import CHROMIUM_ARGS, EXPECTED_STATUS, chromium_path
 
 from governance.oversight.page import COLOURS
 from governance.standards.catalogue import Catalogue
@@ -25,21 +23,8 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-extensions", "--no-first-run", "--mute-audio"]
 ROUTES = ["/governance/oversight/page", "/governance/oversight/freshness", "/governance/oversight/scorecards",
           "/governance/oversight/access"]
-
-
-def chromium_path() -> str:
-    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                  if path and Path(path).is_file()), None)
-    if found is None:
-        reason = "no Chromium found (install Debian's chromium: apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI=true: the browser test must run")
-        pytest.skip(reason)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +88,7 @@ def test_the_oversight_page_in_the_airflow_ui(airflow_api, browser, catalogue: C
             tile = frame.locator(f"#freshness-board [data-dataset='{key}']")
             assert f"status-{status}" in tile.get_attribute("class")
             # ... and is painted: the page's style block is allowed by its hash under the Content-Security-Policy
-            assert tile.evaluate("element => getComputedStyle(element).backgroundColor") == _rgb(COLOURS[status])
+            assert tile.evaluate("element => getComputedStyle(element).borderLeftColor") == _rgb(COLOURS[status])
         page.screenshot(path=str(ARTIFACTS / "oversight.png"), full_page=True)
     finally:
         context.close()

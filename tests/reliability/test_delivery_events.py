@@ -128,4 +128,4 @@ def test_delivery_to_publish_latency_per_dataset() -> None:
     assert delivery_to_publish_minutes(runs[2:]) is None
     card = dataset_scorecard(RESIDENTS, "public_security", runs, [])
     assert card.delivery_to_publish_min == 243
-    assert "交付→发布 delivery to publish" in scorecard_table([card]) and "4.0 h" in scorecard_table([card])
+    assert "交付→发布" in scorecard_table([card]) and "4.0 小时" in scorecard_table([card])

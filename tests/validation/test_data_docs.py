@@ -183,13 +183,13 @@ def test_the_web_app_serves_docs_behind_the_login_and_links_them(site: Path, tmp
     for escape in (f"{base}/..%2F..%2F..%2Fsecret.html", "/docs/..%2F..%2F/x/secret.html", f"{base}/nothing.html"):
         assert client.get(escape, headers=auth).status_code == 404, escape
 
-    assert "data docs</a>" not in client.get("/runs/page", headers=auth).text
+    assert ">Data Docs</a>" not in client.get("/runs/page", headers=auth).text
     engine = warehouse_engine(get_settings().warehouse_url)
     write_run_record(engine, {"dag_id": DAG_ID, "run_id": RUN_ID, "dataset_key": RESIDENTS,
                               "logical_date": pd.Timestamp("2026-11-27").date(), "rows_received": 15})
     engine.dispose()
     page = client.get("/runs/page", headers=auth).text
-    assert f"<a href='..{base}/index.html'>data docs</a>" in page
+    assert f'<a href="{base}/index.html">Data Docs</a>' in page
 
 
 def test_the_page_shows_the_versions_of_the_standard_and_suite_validated_against(catalogue: Catalogue,

@@ -6,6 +6,7 @@ Roles are cluster-wide, so every test prefixes them with a unique string and dro
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -17,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from governance.profiles.definitions import PROFILES
-from governance.standards.catalogue import Catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.warehouse import ensure_governance_tables, publish, warehouse_engine
 from governance.warehouse.grants import apply_grants, plan_grants, role_names
 
@@ -265,3 +266,22 @@ def test_not_shared_columns_are_never_in_the_published_table(postgres_database: 
     finally:
         engine.dispose()
     assert columns == {"id_number", "name", "region_code", "updated_at", *LINEAGE}
+
+
+@pytest.mark.postgres
+def test_a_dataset_left_out_for_its_broken_standard_keeps_its_readers(cluster: dict, tmp_path: Path) -> None:
+    """While the resident standard has a typo (its DAG disabled), another dataset's publish re-applies the
+    grants: no plan can be made for the resident table, so what its readers held stays as it was."""
+    engine, prefix = cluster["engine"], cluster["prefix"]
+    standards = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "standards", tmp_path / "standards"))
+    file = standards / "datasets/public_security/resident_population.yaml"
+    file.write_text(file.read_text(encoding="utf-8").replace("element: mobile_number", "element: phone"),
+                    encoding="utf-8")
+    usable = load_usable_catalogue(standards)
+    assert RESIDENT not in usable.datasets and "datasets/public_security/resident_population.yaml" in usable.broken
+    before = acls(engine, prefix)
+    apply_grants(engine, usable, TODAY, prefix=prefix)
+    assert acls(engine, prefix) == before
+    population = "shared.public_security__resident_population"
+    assert can_select(cluster["engines"]["civil"], "id_number, name, region_code, _load_date", population)
+    assert not can_select(cluster["engines"]["civil"], "mobile", population)

@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-REPORT = "/reports/health/medical_institution/quarantine_2026-11-27.html"
 JWT_SECRET = secrets.token_urlsafe(48)  # one per session: Airflow caches its token signer and validator
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import REPORT
 from fastapi.testclient import TestClient
+from seeded_report import REPORT
 
 from governance.warehouse import warehouse_engine, write_run_record
 from governance.warehouse.report_views import report_view
@@ -72,7 +72,7 @@ def test_the_runs_page_links_raw_reports_only_for_those_who_may_open_them(client
     viewer_page = client.get("/runs/page", headers=bearer(simple_auth("viewer"))).text
     admin_page = client.get("/runs/page", headers=bearer(simple_auth("admin"))).text
     assert "health/medical_institution" in viewer_page and "quarantine_2026-11-27" not in viewer_page
-    assert "../reports/health/medical_institution/quarantine_2026-11-27.html" in admin_page
+    assert 'href="/reports/health/medical_institution/quarantine_2026-11-27.html"' in admin_page
 
 
 def test_the_oversight_figures_are_open_to_every_role_under_the_simple_auth_manager(client: TestClient,

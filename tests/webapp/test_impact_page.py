@@ -31,7 +31,7 @@ def test_a_saved_report_is_shown_escaped_behind_the_login(client: TestClient, si
     assert saved == folder / "public_security__resident_population.json"
     assert client.get("/impact/page").status_code == 401
     page = client.get("/impact/page", cookies={"_token": simple_auth("viewer")})
-    assert page.status_code == 200 and "规则变更影响" in page.text
+    assert page.status_code == 200 and "标准变更影响" in page.text
     assert "public_security/resident_population" in page.text and "61 → 63" in page.text
     assert HOSTILE not in page.text and "&lt;img src=x onerror=alert(1)&gt;" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")

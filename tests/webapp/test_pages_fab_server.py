@@ -1,9 +1,10 @@
 """Issue 14: who may see what, on a real api-server with the FAB auth manager, over HTTP and in Chromium.
 
 Department A (civil_affairs) and B (health) each have a run with a quarantined row, a raw report and Data
-Docs. A's steward reads A's and is refused B's, and Airflow's own DAG list shows it only A's DAGs; the
-oversight office reads the figures and no raw row; the security officer reads both departments' reports and,
-in the audit, every request for one (allowed or refused). Screenshots: ``var/test-artifacts/pages-*.png``.
+Docs. A's steward reads A's and is refused B's (the console's pages too, in Chromium), and Airflow's own DAG
+list shows it only A's DAGs; the oversight office reads the figures and no raw row; the security officer reads
+both departments' reports and, in the audit, every request for one (allowed or refused). Screenshots:
+``var/test-artifacts/pages-*.png``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,25 @@ def test_the_pages_in_chromium(fab: FabServer, tokens: dict[str, str]) -> None:
             assert RAW[A] not in oversight.content() and RAW[B] not in oversight.content()
             oversight.screenshot(path=str(ARTIFACTS / "pages-oversight.png"), full_page=True)
             assert oversight.goto(f"{fab.base}{report_path(A)}").status == 403
+
+            for user, own, other in (("steward_a", A, B), ("steward_b", B, A)):  # the console, logged in by FAB
+                console = _page(browser, fab, tokens[user])
+                for name, path, label in (("runs", "/governance/runs/page", "各数据集最新情况"),
+                                          ("review", f"/governance/quarantine/{own}/page", "待处理"),
+                                          ("dataset", f"/governance/datasets/{own}/page", "数据项与数据元")):
+                    response = console.goto(f"{fab.base}{path}")
+                    assert response.status == 200 and label in console.inner_text("body"), (user, name)
+                    assert other not in console.content() and RAW[other] not in console.content()
+                    console.screenshot(path=str(ARTIFACTS / f"pages-{user}-{name}.png"), full_page=True)
+                refused = console.goto(f"{fab.base}/governance/datasets/{other}/page")
+                assert refused.status == 403 and "无权访问" in console.inner_text("body")
+                # Inside Airflow's own UI: the top-level 数据治理 entry opens the console in its frame.
+                console.goto(f"{fab.base}/plugin/governance")
+                console.get_by_role("link", name="数据治理").first.wait_for(timeout=60_000)
+                frame = console.frame_locator("iframe").first
+                frame.locator("h1").first.wait_for(timeout=60_000)
+                assert "运行记录" in frame.locator("h1").first.inner_text()
+                console.screenshot(path=str(ARTIFACTS / f"pages-{user}-in-airflow.png"), full_page=True)
 
             security = _page(browser, fab, tokens["security"])
             security.goto(f"{fab.base}/governance/audit/report-views/page")

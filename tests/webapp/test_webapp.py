@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPORT
 from fastapi.testclient import TestClient
+from seeded_report import REPORT
 
 
 @pytest.mark.parametrize("path", ["/runs", "/runs/page", REPORT, "/oversight/page", "/audit/report-views"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -118,6 +119,13 @@ class _Pools:
         )
 
 
+@cache
+def _pools(seed: int) -> _Pools:
+    """Faker's pools for ``seed``, built once per process: a history writes many nights from one seed, and the
+    pools (read-only arrays the rows draw from) are most of the cost of building a world."""
+    return _Pools.build(seed)
+
+
 @dataclass(frozen=True)
 class World:
     """One seed's province, and the catalogue whose code tables its values come from."""
@@ -134,7 +142,7 @@ class World:
     @classmethod
     def build(cls, catalogue: Catalogue, rows: int, seed: int, day: date, province: str) -> World:
         rng = np.random.default_rng([seed, 11643])
-        div, pools = _Divisions.from_catalogue(catalogue, province), _Pools.build(seed)
+        div, pools = _Divisions.from_catalogue(catalogue, province), _pools(seed)
         people = _people(rows, rng, div, pools)
         special = special_people(to_days(people["_birth"]), np.datetime64(day, "D"), len(SPECIAL_NAMES))
         people["person_name"] = name_people(people["person_name"], special)

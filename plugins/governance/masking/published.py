@@ -65,6 +65,8 @@ def _keyed_tables(catalogue: Catalogue) -> Iterator[tuple[sa.Table, dict[str, Re
     for dataset in sorted(catalogue.datasets.values(), key=lambda d: d.key):
         yield dataset_table(catalogue, dataset), {c.name: c for c in published_columns(catalogue, dataset)}
     for profile in PROFILES.values():
+        if any(key not in catalogue.datasets for _, key, _ in profile.columns):
+            continue  # an input's standard has problems (load_usable_catalogue left it out): no columns to resolve
         resolved = {}
         for name, key, source in profile.columns:
             origin = {c.name: c for c in catalogue.columns(catalogue.dataset(key))}

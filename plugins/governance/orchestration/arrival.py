@@ -43,9 +43,9 @@ def delivery_window(dataset: Dataset, day: date, timezone: str) -> tuple[datetim
 def _status(dataset_key: str, standards_root: str, landing_root: str, day: str, now: float) -> tuple[bool, str]:
     """Imported and run in a thread: the check reads the standards and hashes files."""
     from governance.sources.delivery import delivery_status
-    from governance.standards.catalogue import load_catalogue
+    from governance.standards.catalogue import load_usable_catalogue
 
-    dataset = load_catalogue(Path(standards_root)).dataset(dataset_key)
+    dataset = load_usable_catalogue(Path(standards_root)).dataset(dataset_key)
     return delivery_status(dataset, Path(landing_root), date.fromisoformat(day), now=now)
 
 
@@ -154,9 +154,9 @@ class DeliverySensor(BaseSensorOperator):
         return folder.is_dir() and bool(drop_files(folder, dataset))
 
     def _dataset(self) -> Dataset:
-        from governance.standards.catalogue import load_catalogue
+        from governance.standards.catalogue import load_usable_catalogue
 
-        return load_catalogue(get_settings().standards_root).dataset(self.dataset_key)
+        return load_usable_catalogue(get_settings().standards_root).dataset(self.dataset_key)
 
     @staticmethod
     def _day(context: Any) -> date:

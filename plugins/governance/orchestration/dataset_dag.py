@@ -23,12 +23,15 @@ from governance.alerts import run_failed
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.landing_watch import event_business_date, landing_asset
+from governance.orchestration.links import DataDocsLink, DatasetPageLink, QuarantineReportLink
+from governance.orchestration.suite_files import suite_file_problem
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
-from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
+from governance.standards.problems import StandardsError
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 
@@ -40,10 +43,34 @@ def dataset_asset(dataset: Dataset) -> Asset:
 
 
 def build_dataset_dags(settings: Settings | None = None) -> dict[str, DAG]:
+    """A DAG per dataset whose standard and suite file are sound; one with problems is left out
+    (``raise_standards_problems`` reports it), so a typo in one dataset's files stops that dataset only."""
     settings = settings or get_settings()
-    catalogue = load_catalogue(settings.standards_root)
+    catalogue = load_usable_catalogue(settings.standards_root)
     return {dataset.dag_id: build_dataset_dag(catalogue, dataset, settings)
-            for dataset in catalogue.datasets.values()}
+            for dataset in catalogue.datasets.values()
+            if suite_file_problem(dataset, settings.expectations_root) is None}
+
+
+def raise_standards_problems(settings: Settings | None = None) -> None:
+    """Raise the problems of the dataset (and agreement) files left out of ``build_dataset_dags``.
+
+    Called from a DAG file of its own (dags/standards_problems.py): Airflow records an import error per DAG
+    file and marks every DAG of that file as failed to import, so the problems must not be raised from the
+    file that builds the other datasets' DAGs."""
+    settings = settings or get_settings()
+    catalogue = load_usable_catalogue(settings.standards_root)
+    problems = [problem for problems in catalogue.broken.values() for problem in problems]
+    problems += [problem for dataset in catalogue.datasets.values()
+                 if (problem := suite_file_problem(dataset, settings.expectations_root)) is not None]
+    if problems:
+        error = StandardsError(problems)
+        error.add_note(f"标准或校验规则文件有错误 (目录 {settings.standards_root}, {settings.expectations_root}): "
+                       f"上列数据集的 DAG 已停用, 其他数据集照常运行。修正后 `governance standards check` 与 "
+                       f"`governance suites check` 通过, DAG 即恢复。\n"
+                       f"The DAGs of the datasets above are disabled until their files pass `governance standards "
+                       f"check` and `governance suites check`; every other dataset runs as usual.")
+        raise error
 
 
 def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings) -> DAG:
@@ -54,6 +81,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         warnings.filterwarnings("ignore", message="The airflow.security.permissions module is deprecated")
         dag = DeadlineDAG(
             dag_id=dataset.dag_id,
+            dag_display_name=display_name(catalogue, dataset),
             description=f"{dataset.title_zh}: pull, validate, mask and publish nightly",
             # Files: 02:00 or as soon as a delivery completes (landing_watch); a query: 02:00.
             schedule=_nightly(settings) if dataset.source.kind == "sql" else AssetOrTimeSchedule(
@@ -103,10 +131,16 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         def validate_chunk(chunk: int, **context: Any) -> dict:
             return _execute(_run(key, context), f"validate_chunk-{chunk}", _chunked().validate_chunk, chunk)
 
-        @task(task_id="validate")
+        # The log gets a short Chinese summary with links (governance.orchestration.task_log), not the dict.
+        @task(task_id="validate", show_return_value_in_logs=False)
         @_step
         def validate(**context: Any) -> dict:
-            return _execute(_run(key, context), "validate", _chunked().finish_validate)
+            run = _run(key, context)
+            try:
+                return _execute(run, "validate", _chunked().finish_validate)
+            finally:  # a failed verdict too: its summary is written before the verdict is enforced
+                if summary := run.area.read_step("validate"):
+                    _task_log().log_validate_summary(dataset.dag_id, summary)
 
         @task(task_id="mask_chunk")
         @_step
@@ -121,9 +155,15 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @task(task_id="publish", outlets=[asset])
         @_step
         def publish(**context: Any) -> dict:
-            summary = _execute(_run(key, context), "publish", _publish_whole)
+            run = _run(key, context)
+            summary = _execute(run, "publish", _publish_whole)
+            validated = run.area.read_step("validate")
             context["outlet_events"][asset].extra = {
                 "rows": summary["rows_published"], "run_id": context["run_id"],
+                # what consumers scheduled on the Asset may want to check before reading (counts, never values)
+                "verdict": validated.get("verdict"), "rows_received": validated.get("rows_received"),
+                "rows_quarantined": validated.get("rows_quarantined"),
+                "quarantined_by_rule": validated.get("quarantined_by_rule") or {},
                 "load_mode": summary["load_mode"], "table": summary["table"],
                 # the standard and suite the rows were validated against (governance.standards.versions)
                 **{field: summary.get(field) for field in ("standard_version", "suite_version", "standards_commit")}}
@@ -139,10 +179,18 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         if dataset.source.kind != "sql":  # a query is its own delivery; files wait for a complete one
             DeliverySensor(task_id="delivery", dataset_key=key) >> pulled
         pulled >> chunks
-        validated, masked = validate(), mask()
+        validated, masked, published = validate(), mask(), publish()
+        validated.operator.operator_extra_links = [QuarantineReportLink(), DataDocsLink()]
+        published.operator.operator_extra_links = [DatasetPageLink()]
         validate_chunk.expand(chunk=chunks) >> validated >> mask_chunk.expand(chunk=chunks) >> masked
-        masked >> publish() >> record()
+        masked >> published >> record()
     return dag
+
+
+def display_name(catalogue: Catalogue, dataset: Dataset) -> str:
+    """The DAG's name in the UI: the standard's Chinese title and the providing department's Chinese name."""
+    department = catalogue.departments.get(dataset.department)
+    return f"{dataset.title_zh} ({department.name_zh if department else dataset.department})"
 
 
 def _nightly(settings: Settings) -> BaseTimetable:
@@ -155,6 +203,13 @@ def _steps() -> ModuleType:
     from governance.pipeline import steps
 
     return steps
+
+
+def _task_log() -> ModuleType:
+    """The validate summary for the task log, imported when a task runs (as ``_steps``)."""
+    from governance.orchestration import task_log
+
+    return task_log
 
 
 def _chunked() -> ModuleType:
@@ -237,6 +292,7 @@ def _step(function: Callable[..., dict]) -> Callable[..., dict]:
         try:
             return function(*args, **kwargs)
         except _steps().DATA_ERRORS as error:
+            _task_log().log_failure(str(error))  # the same text, wrapped, so the log view shows it whole
             raise AirflowFailException(str(error)) from error
     return wrapper
 

@@ -54,9 +54,9 @@ def _complete_deliveries(dataset_key: str, standards_root: str, landing_root: st
                          now: float) -> list[tuple[str, float]]:
     """``(business date, delivered at)`` of the complete deliveries among the watched dates not yet published."""
     from governance.sources.delivery import delivered_at, delivery_status
-    from governance.standards.catalogue import load_catalogue
+    from governance.standards.catalogue import load_usable_catalogue
 
-    dataset = load_catalogue(Path(standards_root)).dataset(dataset_key)
+    dataset = load_usable_catalogue(Path(standards_root)).dataset(dataset_key)
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
     found = []
     for back in range(LOOKBACK_DAYS):

@@ -1,6 +1,8 @@
 """The weekly bulletin (每周进度通报): one HTML report and one CSV of its figures per week.
 
-A week is Monday to Sunday in the platform's time zone, named by its last day. The HTML is the
+A week is an ISO week, Monday to Sunday in the platform's time zone, named by its Sunday: the scheduled run
+reports the last complete week before the Monday it runs, and a ``week_ending`` that is not a Sunday means the
+ISO week holding that day (never the seven days ending on it, which would run Thursday to Wednesday). The HTML is the
 oversight page's sections for that week; the CSV is long-format (section, scope, metric, value),
 so figures can be pivoted without parsing the report. Spreadsheet programs execute cells that start
 with ``= + - @`` (or a tab / carriage return) as formulas, so every *text* cell that does is
@@ -41,9 +43,15 @@ def last_week_ending(today: date) -> date:
     return today - timedelta(days=today.isoweekday() % 7 or 7)
 
 
+def week_sunday(day: date) -> date:
+    """The Sunday that ends the ISO week (Monday to Sunday) holding ``day``."""
+    return day + timedelta(days=7 - day.isoweekday())
+
+
 def week_window(week_ending: date, timezone: str) -> tuple[datetime, datetime]:
-    """``[week_ending - 6 days 00:00, week_ending + 1 day 00:00)`` local, as aware datetimes."""
+    """``[Monday 00:00, next Monday 00:00)`` local of the ISO week holding ``week_ending``, as aware datetimes."""
     zone = ZoneInfo(timezone)
+    week_ending = week_sunday(week_ending)
     start = week_ending - timedelta(days=6)
     end = week_ending + timedelta(days=1)
     return (datetime(start.year, start.month, start.day, tzinfo=zone),
@@ -52,13 +60,14 @@ def week_window(week_ending: date, timezone: str) -> tuple[datetime, datetime]:
 
 def write_bulletin(engine: sa.Engine, catalogue: Catalogue, week_ending: date, *, settings: Settings | None = None,
                    now: datetime | None = None, root: Path | None = None) -> Bulletin:
-    """Write ``bulletin_<week_ending>.html`` and ``.csv`` under the bulletin folder; return their paths.
+    """Write ``bulletin_<Sunday>.html`` and ``.csv`` for the ISO week holding ``week_ending``; return their paths.
 
     Quality, access and the freshness SLA cover the week; the freshness board is judged at ``now``
     (default: when the bulletin is written, Monday morning for the scheduled run), because the
     published tables only hold their current state: an older week's board cannot be rebuilt.
     """
     settings = settings or get_settings()
+    week_ending = week_sunday(week_ending)
     since, until = week_window(week_ending, settings.timezone)
     now = now or datetime.now(UTC)
     oversight = collect(engine, catalogue, since, until, now=now, settings=settings)
@@ -83,12 +92,16 @@ def figure_rows(oversight: Oversight) -> list[tuple[str, str, str, Any]]:
                  ("freshness", item.dataset_key, "status", item.status),
                  ("freshness", item.dataset_key, "pipeline_age_h", _round(item.pipeline_age_h)),
                  ("freshness", item.dataset_key, "data_age_h", _round(item.data_age_h))]
-    for card in oversight.cards:
+    for card in oversight.cards:  # failed: the department's own failures; platform failures and reruns apart
         section = f"quality_{card.kind}"
         rows += [(section, card.scope, metric, _round(value)) for metric, value in (
             ("runs", card.runs), ("failed", card.failed), ("pass_rate", card.pass_rate),
             ("quarantine_rate", card.quarantine_rate), ("freshness_sla", card.freshness_sla),
-            ("volume_change_pct", card.volume_change_pct))]
+            ("volume_change_pct", card.volume_change_pct), ("days_counted", card.days), ("held", card.held),
+            ("platform_failures", card.platform_failures), ("reruns", card.reruns))]
+        rows += [(section, card.scope, f"failed: {cause}", count) for cause, count in card.failure_causes.items()]
+    rows += [("incident", row["dataset_key"], f"{row['day']} {row['outcome']}", row["cause"])
+             for row in oversight.incidents]
     for row in oversight.access.datasets:
         rows += [("access", row["dataset_key"], metric, row[metric])
                  for metric in ("calls", "allowed", "denied", "blocked", "rows_served", "consumers")]

@@ -42,19 +42,19 @@ def newest_value(connection: sa.Connection, dataset: Dataset, timezone: str) -> 
     """The newest ``freshness_column`` value in ``shared.<department>__<dataset>`` and a note when unknown."""
     column = dataset.freshness_column
     if column is None:
-        return None, "no freshness_column in the standard"
+        return None, "标准未指定时效字段 (freshness_column)"
     inspector = sa.inspect(connection)
     if not inspector.has_table(dataset.dag_id, schema=SHARED_SCHEMA):
-        return None, "not published yet"
+        return None, "尚未发布"
     if column not in {found["name"] for found in inspector.get_columns(dataset.dag_id, schema=SHARED_SCHEMA)}:
-        return None, f"column {column} not in the published table"
+        return None, f"发布表中没有时效字段 {column}"
     table = sa.Table(dataset.dag_id, sa.MetaData(), schema=SHARED_SCHEMA, autoload_with=connection)
     value = connection.execute(sa.select(sa.func.max(table.c[column]))).scalar()
     if value is None:
-        return None, "published table is empty"
+        return None, "发布表为空"
     moment = to_moment(value, timezone)
     if moment is None:
-        return None, f"{column} values are not timestamps (masked or generalised?)"
+        return None, f"时效字段 {column} 的值不是时间 (已脱敏或泛化?)"
     return moment, ""
 
 
@@ -89,7 +89,7 @@ def freshness_board(engine: sa.Engine, catalogue: Catalogue, now: datetime | Non
             except sa.exc.SQLAlchemyError as error:  # one broken table must not hide the others
                 log.warning("cannot read the data clock of %s: %s", key, error)
                 connection.rollback()
-                data_max, note = None, f"data clock unreadable: {type(error).__name__}"
+                data_max, note = None, f"数据时效无法读取: {type(error).__name__}"
             board.append(assess(dataset, published.get(key), data_max, now, skew_tolerance=tolerance, note=note))
     return board
 

@@ -57,7 +57,7 @@ def bulletin(arguments: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     figures = written.oversight.headline
-    print(f"weekly bulletin for {week_ending - timedelta(days=6)} .. {week_ending}")
+    print(f"weekly bulletin for {written.week_ending - timedelta(days=6)} .. {written.week_ending} (Monday to Sunday)")
     print(f"  sharing rate {_pct(figures.sharing_rate)}, freshness compliance {_pct(figures.freshness_compliance)}, "
           f"{figures.monthly_calls:,} calls in {figures.month}")
     print(f"  {written.html}\n  {written.csv}")

@@ -43,13 +43,13 @@ def build_oversight_dag(settings: Settings | None = None) -> DAG:
         @task(task_id="check_freshness")
         def check_freshness(**context: Any) -> dict:
             from governance.oversight.check import run_freshness_check
-            from governance.standards.catalogue import load_catalogue
+            from governance.standards.catalogue import load_usable_catalogue
             from governance.warehouse import warehouse_engine
 
             current = get_settings()
             engine = warehouse_engine(current.warehouse_url)
             try:
-                result = run_freshness_check(engine, load_catalogue(current.standards_root), settings=current,
+                result = run_freshness_check(engine, load_usable_catalogue(current.standards_root), settings=current,
                                              context=dict(context))
             finally:
                 engine.dispose()
@@ -74,20 +74,21 @@ def build_bulletin_dag(settings: Settings | None = None) -> DAG:
         tags=["oversight"],
         doc_md=__doc__,
         params={"week_ending": Param(None, type=["null", "string"], format="date",
-                                     description="Last day (Sunday) of the week to report; default: last week")},
+                                     description="A day of the ISO week (Monday to Sunday) to report; default: the "
+                                                 "last complete week")},
         default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
     ) as dag:
 
         @task(task_id="write_bulletin")
         def write(**context: Any) -> dict:
             from governance.oversight.bulletin import write_bulletin
-            from governance.standards.catalogue import load_catalogue
+            from governance.standards.catalogue import load_usable_catalogue
             from governance.warehouse import warehouse_engine
 
             current = get_settings()
             engine = warehouse_engine(current.warehouse_url)
             try:
-                bulletin = write_bulletin(engine, load_catalogue(current.standards_root),
+                bulletin = write_bulletin(engine, load_usable_catalogue(current.standards_root),
                                           bulletin_week(context, current.timezone), settings=current)
             finally:
                 engine.dispose()

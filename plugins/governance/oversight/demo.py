@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from governance.oversight.bulletin import week_sunday
 from governance.oversight.dags import BULLETIN_DAG_ID, OVERSIGHT_DAG_ID
 from governance.oversight.figures import collect, window
 from governance.oversight.text import freshness_table, quality_table
@@ -39,6 +40,6 @@ def run_oversight(bag: Any, day: date, settings: Settings) -> list[tuple[str, st
     print(quality_table(oversight.cards))
     for dag_id, state, _ in outcomes:
         print(f"{dag_id}: {state}")
-    html = settings.bulletin_root / f"bulletin_{day.isoformat()}.html"
+    html = settings.bulletin_root / f"bulletin_{week_sunday(day).isoformat()}.html"  # the ISO week holding day
     print(f"\nweekly bulletin (每周进度通报): {html}\n  figures: {html.with_suffix('.csv')}")
     return outcomes

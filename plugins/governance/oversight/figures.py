@@ -12,7 +12,7 @@ Headline figures (the ones a provincial 通报 leads with):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,13 +23,13 @@ from governance.oversight.access import AccessFigures, access_figures, calls_bet
 from governance.oversight.clocks import freshness_board, last_publishes
 from governance.oversight.freshness import FRESH, Freshness
 from governance.oversight.history import load_checks
-from governance.oversight.scorecards import Scorecard, daily_trend, scorecards
+from governance.oversight.scorecards import Scorecard, daily_trend, incidents, scorecards
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
 
 _RUN_COLUMNS = ("run_id", "dataset_key", "department", "logical_date", "started_at", "finished_at", "verdict",
-                "rows_received", "rows_passed", "rows_quarantined", "rows_published", "delivered_at")
+                "rows_received", "rows_passed", "rows_quarantined", "rows_published", "delivered_at", "message")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class Oversight:
     trend: dict[str, list[dict[str, Any]]]
     access: AccessFigures
     headline: Headline
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # platform failures and reruns, not counted
+    names: dict[str, str] = field(default_factory=dict)  # dataset and department keys -> Chinese names
 
     def card(self, scope: str) -> Scorecard | None:
         return next((card for card in self.cards if card.scope == scope), None)
@@ -77,7 +79,9 @@ def collect(engine: sa.Engine, catalogue: Catalogue, since: datetime, until: dat
     board = board if board is not None else freshness_board(engine, catalogue, now or until, settings)
     owners = {key: dataset.department for key, dataset in catalogue.datasets.items()}
     with engine.connect() as connection:
-        runs = [run for run in load_runs(connection, since.astimezone(zone).date(), until.astimezone(zone).date())
+        # business dates in [since, until): the last date is the one ``until`` falls in, unless it is midnight
+        last_day = (until.astimezone(zone) - timedelta(microseconds=1)).date()
+        runs = [run for run in load_runs(connection, since.astimezone(zone).date(), last_day)
                 if run["dataset_key"] in owners]
         checks = load_checks(connection, since, until)
         access = access_figures(connection, owners, since, until, settings.timezone)
@@ -86,7 +90,14 @@ def collect(engine: sa.Engine, catalogue: Catalogue, since: datetime, until: dat
         published = last_publishes(connection)
     trend = daily_trend(runs, lambda run: owners.get(run["dataset_key"]))
     return Oversight(since, until, settings.timezone, board, scorecards(owners, runs, checks), trend, access,
-                     headline(catalogue, board, published, monthly, until.astimezone(zone).date()))
+                     headline(catalogue, board, published, monthly, until.astimezone(zone).date()),
+                     incidents(runs), chinese_names(catalogue))
+
+
+def chinese_names(catalogue: Catalogue) -> dict[str, str]:
+    """What the page shows for a key: a dataset's ``title_zh``, a department's ``name_zh``."""
+    return ({key: dataset.title_zh for key, dataset in catalogue.datasets.items()}
+            | {key: department.name_zh for key, department in catalogue.departments.items()})
 
 
 def headline(catalogue: Catalogue, board: list[Freshness], published: dict[str, Any], monthly_calls: int,

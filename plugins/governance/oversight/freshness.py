@@ -126,7 +126,8 @@ def assess(dataset: Dataset, last_publish: datetime | None, data_max: datetime |
         skewed = data_max - now > skew_tolerance
         data_status = SKEWED if skewed else thresholds.status(max(data_age or 0.0, 0.0))
         if skewed:
-            note = note or f"newest {dataset.freshness_column} is {-data_age:.1f} h in the future"
+            note = note or (f"时效字段 {dataset.freshness_column} 的最新值比现在晚 {-data_age:.1f} 小时"
+                            " (时钟或时区错误?)")
     status = NEVER_LOADED if pipeline_status == NEVER_LOADED else worst(pipeline_status, data_status)
     return Freshness(
         dataset_key=dataset.key, department=dataset.department, title_zh=dataset.title_zh,

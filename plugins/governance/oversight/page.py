@@ -1,33 +1,36 @@
 """The oversight page (and the sections the weekly bulletin reuses), as one self-contained HTML document.
 
-No script, no external style sheet, no font or chart library: the Airflow UI shows the page in an
-iframe on a closed network, and the bulletin is mailed around as a file. Each dataset on the
-freshness board is one element with ``data-dataset`` and ``data-status``, for people and tests.
+Rendered from the Jinja2 templates beside this module (``templates/``, autoescape on: every department and
+dataset name is escaped). No script, no external style sheet, no font or chart library: the Airflow UI shows
+the page in an iframe on a closed network, and the bulletin is mailed around as a file. The one inline style
+block is ``STYLE``, allowed by its hash in the Content-Security-Policy (``webapp.headers``). Each dataset on
+the freshness board is one element with ``data-dataset`` and ``data-status``, for people and tests.
 """
 
 from __future__ import annotations
 
-from html import escape
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import jinja2
 
 from governance.fonts import CJK_FONT_FAMILY
 from governance.oversight import charts
-from governance.oversight.figures import Headline, Oversight
-from governance.oversight.freshness import LABELS_ZH, STATUSES, Freshness
-from governance.oversight.scorecards import Scorecard
+from governance.oversight.figures import Oversight
+from governance.oversight.freshness import LABELS_ZH, STATUSES
+from governance.oversight.scorecards import OUTCOME_ZH, Scorecard
 
-COLOURS = {"fresh": "#2ca02c", "warn": "#f0ad00", "skewed": "#9467bd", "stale": "#d62728", "never-loaded": "#7f7f7f"}
-STYLE = "body{font-family:" + CJK_FONT_FAMILY + """;margin:16px;color:#222}
-h1{font-size:20px}h2{font-size:16px;margin-top:24px}
-h3{font-size:13px;margin:12px 0 4px;color:#444}
-.figures{display:flex;gap:12px;flex-wrap:wrap}.figure{border:1px solid #ccc;border-radius:6px;padding:8px 14px}
-.figure b{display:block;font-size:24px}.figure small{color:#666}
-.board{display:flex;flex-wrap:wrap;gap:8px}.tile{width:230px;border-radius:6px;padding:8px;color:#fff;
-overflow-wrap:anywhere}
-.tile small{display:block;opacity:.9}table{border-collapse:collapse;font-size:12px}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,th:first-child{text-align:left}
-.note{color:#666;font-size:12px}.legend span{display:inline-block;padding:1px 6px;margin-right:4px;color:#fff}
-""" + "".join(f".status-{status}{{background:{colour}}}" for status, colour in COLOURS.items())
+TEMPLATES = Path(__file__).with_name("templates")
+COLOURS = {"fresh": "#2f855a", "warn": "#b7791f", "skewed": "#6b46c1", "stale": "#c53030", "never-loaded": "#718096"}
+STYLE = ("body{font-family:" + CJK_FONT_FAMILY + "}\n" + (TEMPLATES / "oversight.css").read_text(encoding="utf-8")
+         + "".join(f".status-{status}{{--status:{colour}}}" for status, colour in COLOURS.items()))
+CYCLES_ZH = {"daily": "每日", "weekly": "每周", "monthly": "每月"}
+VERDICTS_ZH = {"passed": "通过", "passed_with_quarantine": "通过(部分隔离)", "held_for_confirmation": "待部门确认",
+               "failed": "失败"}
+DECISIONS = (("denied", "拒绝(无授权或协议)", "#d55e00"), ("blocked", "拦截(限流或批量下载)", "#7b3294"))
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -48,120 +51,92 @@ def hours(value: float | None) -> str:
     return f"{value:.1f} h" if abs(value) < 72 else f"{value / 24:.1f} d"
 
 
-def headline_html(figures: Headline) -> str:
-    tiles = [
-        ("跨部门数据共享率", pct(figures.sharing_rate),
-         f"{figures.shared} / {figures.datasets} datasets published and shared; {figures.sharing_note}"),
-        ("数据时效达标率", pct(figures.freshness_compliance),
-         f"{figures.fresh_now} / {figures.datasets} datasets fresh now"),
-        ("本月数据调用量", f"{figures.monthly_calls:,}", f"calls logged in {figures.month}"),
-        ("已发布数据集", f"{figures.published} / {figures.datasets}", "published at least once"),
-    ]
-    return "<div class='figures' id='headline'>" + "".join(
-        f"<div class='figure'><small>{escape(name)}</small><b>{escape(value)}</b><small>{escape(note)}</small></div>"
-        for name, value, note in tiles) + "</div>"
+def hours_zh(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} 小时" if abs(value) < 72 else f"{value / 24:.1f} 天"
 
 
-def board_html(board: list[Freshness], timezone: str) -> str:
-    zone = ZoneInfo(timezone)
-    legend = "".join(f"<span class='status-{status}'>{status} {LABELS_ZH[status]}</span>" for status in STATUSES)
-    tiles = []
-    for item in board:
-        published = item.last_publish.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.last_publish else "never"
-        tiles.append(
-            f"<div class='tile status-{escape(item.status)}' data-dataset='{escape(item.dataset_key)}' "
-            f"data-status='{escape(item.status)}'><b>{escape(item.title_zh)}</b>"
-            f"<small>{escape(item.dataset_key)} · {escape(item.update_cycle)}</small>"
-            f"<small class='status'>{escape(item.status)} {escape(LABELS_ZH[item.status])}</small>"
-            f"<small>pipeline {hours(item.pipeline_age_h)} (last publish {escape(published)})</small>"
-            f"<small>data {hours(item.data_age_h)}</small>"
-            f"<small>warn &gt; {hours(item.warn_after_h)}, stale &gt; {hours(item.error_after_h)}</small>"
-            + (f"<small>{escape(item.note)}</small>" if item.note else "") + "</div>")
-    judged = board[0].checked_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if board else "-"
-    return (f"<p class='legend'>{legend}</p><p class='note'>Judged at {escape(judged)}.</p>"
-            f"<div class='board' id='freshness-board'>{''.join(tiles)}</div>")
+def minutes_zh(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} 分钟" if value < 120 else hours_zh(value / 60)
 
 
-def scorecard_table(cards: list[Scorecard]) -> str:
-    header = ("<tr><th>scope</th><th>runs</th><th>failed</th><th>pass rate</th><th>quarantine rate</th>"
-              "<th>freshness SLA met</th><th>volume vs previous</th><th>last verdict</th>"
-              "<th>交付→发布 delivery to publish</th></tr>")
-    rows = "".join(
-        f"<tr class='{card.kind}' data-scope='{escape(card.scope)}'><td>{'<b>' if card.kind == 'department' else ''}"
-        f"{escape(card.scope)}</td><td>{card.runs}</td><td>{card.failed}</td><td>{pct(card.pass_rate)}</td>"
-        f"<td>{pct(card.quarantine_rate, 2)}</td><td>{pct(card.freshness_sla)}</td>"
-        f"<td>{signed_pct(card.volume_change_pct)}</td><td>{escape(card.last_verdict or '—')}</td>"
-        f"<td>{minutes(card.delivery_to_publish_min)}</td></tr>"
-        for card in sorted(cards, key=lambda card: (card.kind != "department", card.department, card.scope)))
-    return f"<table id='scorecards'>{header}{rows}</table>"
+def breakable(key: str) -> list[str]:
+    """A key cut after each ``/`` and ``_``: the template puts a ``<wbr>`` there, so it never breaks mid-word."""
+    parts, current = [], ""
+    for char in key:
+        current += char
+        if char in "/_":
+            parts.append(current)
+            current = ""
+    return [*parts, current] if current else parts
 
 
-def quality_charts(oversight: Oversight) -> str:
-    passing = {department: [(day["day"], day["pass_rate"]) for day in days]
-               for department, days in oversight.trend.items()}
-    quarantined = {department: [(day["day"], day["quarantine_rate"]) for day in days]
-                   for department, days in oversight.trend.items()}
+_ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_ENVIRONMENT.filters.update(pct=pct, signed_pct=signed_pct, hours=hours_zh, minutes=minutes_zh, breakable=breakable)
+
+
+def quality_charts(oversight: Oversight) -> dict[str, Any]:
+    """Pass rate per department as small multiples (they sit on top of each other at 100%), quarantine rate as
+    one chart with every department; counted runs only, so the platform's failures and reruns do not show."""
+    names = oversight.names
+    passing = {names.get(key, key): [(day["day"], day["pass_rate"]) for day in days]
+               for key, days in oversight.trend.items()}
+    quarantined = {names.get(key, key): [(day["day"], day["quarantine_rate"]) for day in days]
+                   for key, days in oversight.trend.items()}
     peak = max((value for points in quarantined.values() for _, value in points if value), default=0.0)
-    return ("<h3>Pass rate per department (share of runs not failed)</h3>"
-            + charts.lines(passing, title="pass rate per department")
-            + "<h3>Quarantine rate per department</h3>"
-            + charts.lines(quarantined, y_max=max(peak * 1.2, 0.01), y_label=lambda v: f"{v:.1%}",
-                           title="quarantine rate per department"))
+    return {
+        "passing": charts.small_multiples(passing, y_title="通过率 (%)",
+                                          tip=lambda name, day, value: f"{name} {day} 通过率 {value:.0%}"),
+        "quarantine": charts.lines(quarantined, title="各部门数据隔离率(隔离行数 / 接收行数)", y_title="隔离率 (%)",
+                                   y_max=max(peak * 1.2, 0.01), y_label=lambda value: f"{value:.1%}",
+                                   tip=lambda name, day, value: f"{name} {day} 隔离率 {value:.2%}"),
+    }
 
 
-def access_html(oversight: Oversight) -> str:
-    access = oversight.access
+def access_charts(oversight: Oversight) -> list[Any]:
+    access, names = oversight.access, oversight.names
     if not access.logged:
-        return "<p class='note'>No access log yet: the sharing API has served no calls (all figures zero).</p>" \
-            + access_table(oversight)
-    calls = charts.hbars([(row["dataset_key"], row["calls"]) for row in access.datasets], title="calls per dataset")
-    served = charts.hbars([(row["dataset_key"], row["rows_served"]) for row in access.datasets],
-                          title="rows served per dataset", colour=charts.PALETTE[2])
-    never = ", ".join(access.never_used) or "none"
-    most = ", ".join(f"{row['dataset_key']} ({row['calls']:,})" for row in access.most_used) or "none"
-    return (f"<p>{access.total_calls:,} calls in the window. Most used: {escape(most)}. "
-            f"<b>Never used</b> (no call in the window): {escape(never)}.</p>"
-            f"<h3>Calls per dataset</h3>{calls}<h3>Rows served per dataset</h3>{served}" + access_table(oversight))
+        return []
+    rows = sorted((row for row in access.datasets if row["calls"]), key=lambda row: -row["calls"])
+    return [
+        charts.hbars([(names.get(row["dataset_key"], row["dataset_key"]), row["calls"]) for row in rows],
+                     title="各数据集调用次数", x_title="调用次数 (次)"),
+        charts.hbars([(names.get(row["dataset_key"], row["dataset_key"]), row["rows_served"]) for row in rows],
+                     title="各数据集返回行数", x_title="返回行数 (行)", colour=charts.PALETTE[2]),
+        charts.stacked_columns([(row["day"], row) for row in access.refusals_daily], DECISIONS,
+                               title="每日被拒绝与被拦截的请求", y_title="请求数 (次)"),
+    ]
 
 
-def access_table(oversight: Oversight) -> str:
-    header = ("<tr><th>dataset</th><th>calls</th><th>allowed</th><th>denied</th><th>blocked</th>"
-              "<th>rows served</th><th>consumer departments</th></tr>")
-    rows = "".join(
-        f"<tr data-dataset='{escape(row['dataset_key'])}'><td>{escape(row['dataset_key'])}</td>"
-        f"<td>{row['calls']:,}</td>"
-        f"<td>{row['allowed']:,}</td><td>{row['denied']:,}</td><td>{row['blocked']:,}</td>"
-        f"<td>{row['rows_served']:,}</td><td>{row['consumers']}</td></tr>" for row in oversight.access.datasets)
-    return f"<table id='access'>{header}{rows}</table>"
+def sorted_cards(cards: list[Scorecard]) -> list[Scorecard]:
+    return sorted(cards, key=lambda card: (card.kind != "department", card.department, card.scope))
 
 
-def refusals_html(oversight: Oversight) -> str:
-    access = oversight.access
-    columns = charts.stacked_columns([(row["day"], row) for row in access.refusals_daily], ("denied", "blocked"),
-                                     title="denied and blocked requests per day")
-    consumers = "".join(f"<tr><td>{escape(row['consumer'])}</td><td>{row['denied']:,}</td><td>{row['blocked']:,}</td>"
-                        f"</tr>" for row in access.refusing_consumers)
-    events = ", ".join(f"{row['kind']}: {row['events']:,}" for row in access.security_events) or "none"
-    return (f"{columns}<p>Security events (bulk-download interceptions): {escape(events)}</p>"
-            + (f"<table id='refusals'><tr><th>consumer</th><th>denied</th><th>blocked</th></tr>{consumers}</table>"
-               if consumers else ""))
+def scorecard_table(cards: list[Scorecard], names: dict[str, str] | None = None) -> str:
+    """The scorecards alone (the dataset table and the department cards), as the page shows them."""
+    return _ENVIRONMENT.get_template("_scorecards.html").render(
+        cards=sorted_cards(cards), names=names or {}, verdicts=VERDICTS_ZH)
 
 
-def render_page(oversight: Oversight, title: str = "数据治理监管 Oversight", *, json_links: bool = True) -> str:
-    """The whole document; ``json_links`` points at the JSON endpoints beside the page (not in a bulletin)."""
+def render_page(oversight: Oversight, title: str = "数据治理监管", *, json_links: bool = True,
+                nav: Sequence[tuple[str, str, bool]] = ()) -> str:
+    """The whole document; ``json_links`` points at the JSON endpoints beside the page (not in a bulletin);
+    ``nav``: the console's entries (label, address, current) when the page is served in the console."""
     zone = ZoneInfo(oversight.timezone)
-    since = oversight.since.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-    until = oversight.until.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    links = (" JSON: <a href='freshness'>freshness</a>, <a href='scorecards'>scorecards</a>, "
-             "<a href='access'>access</a>.") if json_links else ""
-    return (
-        f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
-        f"<p class='note'>Window {escape(since)} – {escape(until)}.{links}</p>"
-        f"<h2>Headline figures</h2>{headline_html(oversight.headline)}"
-        f"<h2>Freshness board</h2>{board_html(oversight.board, oversight.timezone)}"
-        f"<h2>Quality trend</h2>{quality_charts(oversight)}"
-        f"<h2>Scorecards</h2>{scorecard_table(oversight.cards)}"
-        f"<h2>Access volume per dataset</h2>{access_html(oversight)}"
-        f"<h2>Denied and blocked requests</h2>{refusals_html(oversight)}"
-        "</body></html>")
+
+    def local(moment: datetime | None, fallback: str = "从未") -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else fallback
+
+    return _ENVIRONMENT.get_template("oversight.html").render(
+        title=title, style=STYLE, oversight=oversight, json_links=json_links, nav=nav, local=local,
+        names=oversight.names, cards=sorted_cards(oversight.cards), quality=quality_charts(oversight),
+        access_charts=access_charts(oversight), statuses=STATUSES, status_zh=LABELS_ZH, cycles=CYCLES_ZH,
+        verdicts=VERDICTS_ZH, outcomes=OUTCOME_ZH, colours=COLOURS)
+
+
+def render_message(title: str, message: str, *, details: list[str] | None = None, retry: bool = False) -> str:
+    """A page that says in Chinese what could not be shown and whether trying again can help."""
+    return _ENVIRONMENT.get_template("message.html").render(title=title, style=STYLE, message=message,
+                                                            details=details or [], retry=retry)

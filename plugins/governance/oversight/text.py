@@ -26,12 +26,14 @@ def freshness_table(board: Sequence[Freshness], timezone: str) -> str:
 
 
 def quality_table(cards: Sequence[Scorecard]) -> str:
-    header = f"{'dataset':45} {'runs':>5} {'failed':>6} {'pass':>7} {'quarant.':>8} {'fresh SLA':>9} {'volume':>8}"
+    """failed and pass: the department's own data; platform failures and reruns are not counted in them."""
+    header = (f"{'dataset':45} {'runs':>5} {'failed':>6} {'pass':>7} {'quarant.':>8} {'fresh SLA':>9} {'volume':>8} "
+              f"{'platform':>8} {'reruns':>6}")
     lines = [header, "-" * len(header)]
     for card in cards:
         if card.kind != "dataset":
             continue
         lines.append(f"{card.scope:45} {card.runs:>5} {card.failed:>6} {pct(card.pass_rate):>7} "
                      f"{pct(card.quarantine_rate, 2):>8} {pct(card.freshness_sla):>9} "
-                     f"{signed_pct(card.volume_change_pct):>8}")
+                     f"{signed_pct(card.volume_change_pct):>8} {card.platform_failures:>8} {card.reruns:>6}")
     return "\n".join(lines)

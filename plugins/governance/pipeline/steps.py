@@ -24,7 +24,7 @@ from governance.pipeline.workarea import WorkArea
 from governance.settings import Settings, get_settings
 from governance.sources import SourceError, pull_dataset
 from governance.sources.pull import landing_folder
-from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
 from governance.standards.versions import dataset_versions
@@ -68,7 +68,7 @@ class Run:
 
     @cached_property
     def catalogue(self) -> Catalogue:
-        return load_catalogue(self.settings.standards_root)
+        return load_usable_catalogue(self.settings.standards_root)
 
     @cached_property
     def dataset(self) -> Dataset:

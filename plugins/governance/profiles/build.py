@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from governance.pipeline.workarea import WorkArea
 from governance.profiles.definitions import PROFILES, Profile
 from governance.settings import get_settings
-from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.warehouse.engine import ddl_lock, is_postgres, warehouse_engine, write_transaction
 from governance.warehouse.schema import (
     LOAD_DATE,
@@ -132,7 +132,7 @@ def run_profile(name: str, run_id: str, load_date: date) -> dict[str, Any]:
     from governance.warehouse.grants import apply_grants
 
     settings = get_settings()
-    catalogue = load_catalogue(settings.standards_root)
+    catalogue = load_usable_catalogue(settings.standards_root)
     engine = warehouse_engine(settings.warehouse_url)
     try:
         result = build_profile(engine, catalogue, PROFILES[name], load_date=load_date, run_id=run_id)

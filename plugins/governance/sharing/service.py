@@ -81,9 +81,9 @@ class Services:
             with self._lock:
                 if self._catalogue is None:
                     from governance.settings import get_settings
-                    from governance.standards.catalogue import load_catalogue
+                    from governance.standards.catalogue import load_usable_catalogue
 
-                    self._catalogue = load_catalogue(get_settings().standards_root)
+                    self._catalogue = load_usable_catalogue(get_settings().standards_root)
         return self._catalogue
 
     @property

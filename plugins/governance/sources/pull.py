@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from governance.settings import get_settings
 from governance.sources import database, delivery, files
 from governance.sources.errors import NoDrop, SourceError
-from governance.standards.catalogue import ResolvedColumn, load_catalogue
+from governance.standards.catalogue import ResolvedColumn, load_usable_catalogue
 from governance.standards.models import Dataset
 
 SOURCE_FILE = "_source_file"
@@ -54,7 +54,7 @@ def pull_dataset(dataset: Dataset, *, landing_root: Path, day: date, target: Pat
     of a numeric type there refuses the pull.
     """
     source = dataset.source
-    columns = columns if columns is not None else load_catalogue(get_settings().standards_root).columns(dataset)
+    columns = columns if columns is not None else load_usable_catalogue(get_settings().standards_root).columns(dataset)
     if source.kind == "sql":
         assert source.connection_id and source.query  # guaranteed by the Source model
         chunks = database.read_query(source.connection_id, source.query,

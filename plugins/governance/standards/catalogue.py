@@ -88,10 +88,15 @@ class Catalogue:
     code_tables: dict[str, CodeTable] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
     agreements: dict[str, Agreement] = field(default_factory=dict)  # sharing agreements, by id
+    # Files left out by ``load_usable_catalogue`` (dataset and agreement files with problems), with their problems
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
 
     def dataset(self, key: str) -> Dataset:
-        """Look a dataset up by ``department/dataset`` or by its DAG id."""
+        """Look a dataset up by ``department/dataset`` or by its DAG id; a left-out one raises its problems."""
         dataset = self.datasets.get(key.replace("__", "/"))
+        problems = self.broken.get(f"datasets/{key.replace('__', '/')}.yaml")
+        if dataset is None and problems:
+            raise StandardsError(problems)
         if dataset is None:
             raise KeyError(f"no dataset {key!r} in {self.root}; known: {', '.join(sorted(self.datasets))}")
         return dataset
@@ -123,11 +128,39 @@ def load_catalogue(root: Path) -> Catalogue:
     return catalogue
 
 
+def load_usable_catalogue(root: Path) -> Catalogue:
+    """The catalogue for DAGs and runs: a dataset or agreement file with problems is left out (listed in
+    ``broken``) so the other datasets keep running; problems in shared files (departments, elements, code
+    tables) concern every dataset and raise StandardsError as ``load_catalogue`` does.
+    ``governance standards check`` still fails on any problem."""
+    catalogue, problems, origins = _check(root)
+    if any(not problem.file.startswith(("datasets/", "agreements/")) for problem in problems):
+        raise StandardsError(problems)
+    for problem in problems:
+        catalogue.broken.setdefault(problem.file, []).append(problem)
+    for registry, kind in ((catalogue.datasets, "Dataset"), (catalogue.agreements, "Agreement")):
+        for key in [key for key in registry if _relative(root, origins[f"{kind}:{key}"][0].file) in catalogue.broken]:
+            del registry[key]
+    for agreement in [agreement for agreement in catalogue.agreements.values()
+                      if agreement.dataset not in catalogue.datasets]:  # its dataset was left out: so is it
+        document, path = origins[f"Agreement:{agreement.id}"]
+        file, line = _relative(root, document.file), document.line_of((*path, "dataset"))
+        catalogue.broken[file] = [Problem(file, line, "agreement.dataset", "dataset-left-out",
+                                          f"dataset {agreement.dataset} has problems and was left out")]
+        del catalogue.agreements[agreement.id]
+    return catalogue
+
+
 def check_catalogue(root: Path) -> tuple[Catalogue, list[Problem]]:
+    catalogue, problems, _ = _check(root)
+    return catalogue, problems
+
+
+def _check(root: Path) -> tuple[Catalogue, list[Problem], dict[str, tuple[PositionedDocument, KeyPath]]]:
     loader = _Loader(root)
     catalogue = loader.load()
     loader.problems.extend(_cross_reference_problems(catalogue, loader.origins, loader.invalid_items))
-    return catalogue, sorted(loader.problems, key=Problem.sort_key)
+    return catalogue, sorted(loader.problems, key=Problem.sort_key), loader.origins
 
 
 class _Loader:

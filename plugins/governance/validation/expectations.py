@@ -35,7 +35,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 )
 
 from governance.settings import get_settings
-from governance.standards.catalogue import load_catalogue
+from governance.standards.catalogue import load_usable_catalogue
 from governance.validation.identifiers import (
     birth_date_from_resident_id,
     credit_code_reasons,
@@ -96,7 +96,7 @@ def valid_numbers(values: pd.Series, number_type: str, precision: int | None, sc
 @cache
 def _code_tables(standards_root: Path) -> dict[str, list[str]]:
     """Every code of every table (retired division codes included), loaded once per process and root."""
-    tables = load_catalogue(standards_root).code_tables
+    tables = load_usable_catalogue(standards_root).code_tables
     return {table_id: sorted(table.codes) for table_id, table in tables.items()}
 
 

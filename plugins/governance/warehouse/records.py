@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from governance.pipeline.verdict import FLAGGED, PASSED
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres, write_transaction
 from governance.warehouse.migrate import ensure_schema
 
@@ -200,23 +201,50 @@ def close_resolved_quarantine(engine: sa.Engine, dataset_key: str, key_tokens: I
     return len(resolved)
 
 
+PUBLISHING_VERDICTS = (PASSED, FLAGGED)  # the verdicts that publish (``Verdict.publishes``)
+
+
+def published_condition(table: sa.Table) -> sa.ColumnElement[bool]:
+    """A run that published: a publishing verdict and rows written (a rerun on a day with no data does not)."""
+    return sa.and_(table.c.verdict.in_(PUBLISHING_VERDICTS), table.c.rows_published > 0)
+
+
 def latest_runs(engine: sa.Engine) -> list[dict[str, Any]]:
-    """The most recent run record of each dataset (by start time), JSON fields decoded, by dataset."""
+    """The latest attempt of each dataset (by start time), JSON fields decoded, by dataset; each with
+    ``last_published``: the latest run that published, None when that is the latest attempt itself or when none
+    did. A failed rerun for a day with no data so never hides the report and Data Docs of the run that published."""
     with engine.connect() as connection:
         if not sa.inspect(connection).has_table(run_record.name, schema=GOVERNANCE_SCHEMA):
             return []
-        rank = sa.func.row_number().over(
-            partition_by=run_record.c.dataset_key,
-            order_by=[run_record.c.started_at.desc().nulls_last(), run_record.c.run_id.desc()],
-        ).label("rank")
-        ranked = sa.select(run_record, rank).subquery()
-        query = (sa.select(*[ranked.c[column.name] for column in run_record.columns])
-                 .where(ranked.c.rank == 1).order_by(ranked.c.dataset_key))
-        rows = [dict(row._mapping) for row in connection.execute(query)]
-    for row in rows:
-        for name in _JSON_COLUMNS:
+        latest = _ranked(connection, None)
+        published = {row["dataset_key"]: row for row in _ranked(connection, published_condition(run_record))}
+    for row in latest:
+        good = published.get(row["dataset_key"])
+        row["last_published"] = good if good is not None and good["run_id"] != row["run_id"] else None
+    return latest
+
+
+def _ranked(connection: sa.Connection, condition: sa.ColumnElement[bool] | None) -> list[dict[str, Any]]:
+    """The newest run of each dataset among those meeting ``condition``, JSON fields decoded."""
+    rank = sa.func.row_number().over(
+        partition_by=run_record.c.dataset_key,
+        order_by=[run_record.c.started_at.desc().nulls_last(), run_record.c.run_id.desc()],
+    ).label("rank")
+    inner = sa.select(run_record, rank)
+    if condition is not None:
+        inner = inner.where(condition)
+    ranked = inner.subquery()
+    query = (sa.select(*[ranked.c[column.name] for column in run_record.columns])
+             .where(ranked.c.rank == 1).order_by(ranked.c.dataset_key))
+    return [decode_run(dict(row._mapping)) for row in connection.execute(query)]
+
+
+def decode_run(row: dict[str, Any]) -> dict[str, Any]:
+    """A run record row with its JSON fields decoded."""
+    for name in _JSON_COLUMNS:
+        if name in row:
             row[name] = json.loads(row[name]) if row[name] else None
-    return rows
+    return row
 
 
 def _quarantine_entry(run_id: str, dataset_key: str, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,38 +1,47 @@
-"""Run records and quarantine reports for operators, behind Airflow's own login and its auth manager.
+"""The governance console inside the Airflow UI, behind Airflow's own login and its auth manager.
 
 A plugin's FastAPI app gets no authentication from Airflow, so the app depends on the ``require_user``
 dependency the plugin passes in (Airflow's token check: Bearer header or the UI's ``_token`` cookie) and
 then asks the auth manager, route by route and link by link, what that user may see (``webapp.authz``):
-a dataset's runs and Data Docs need read access to its DAG; a raw quarantine report also needs the
-department's raw-rows permission, and every request for one is logged (``governance.report_view``);
-lists show only what the user may open. Each validate run's GX Data Docs are served from ``docs_root``.
+a dataset's runs, pages and Data Docs need read access to its DAG; a raw quarantine report (and the quarantine
+review's rows and downloads) also need the department's raw-rows permission, and every request for one is logged
+(``governance.report_view``); lists show only what the user may open. Each validate run's GX Data Docs are
+served from ``docs_root``. Pages are Jinja2 templates (``webapp.templating``); a refusal or a failure in a page
+is answered with a Chinese page that says whether a retry can help, never a bare 500.
 """
 
 from __future__ import annotations
 
-import html
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, HTMLResponse
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from governance.fonts import CJK_FONT_FAMILY
 from governance.settings import get_settings
-from governance.validation.data_docs import run_docs_folder
-from governance.warehouse import latest_runs
+from governance.standards.problems import StandardsError
 from governance.warehouse.report_views import log_report_view, report_views
 from governance.webapp.authz import Access, access_dependency, airflow_auth_manager, current_access
-from governance.webapp.headers import SecurityHeaders
+from governance.webapp.dataset_routes import router as dataset_router
+from governance.webapp.headers import HEADERS, SecurityHeaders
 from governance.webapp.impact_page import router as impact_router
 from governance.webapp.oversight_routes import engine
 from governance.webapp.oversight_routes import router as oversight_router
+from governance.webapp.quarantine_routes import router as quarantine_router
+from governance.webapp.runs_routes import router as runs_router
+from governance.webapp.templating import STATIC, base_path, message_page, render
 
+log = logging.getLogger(__name__)
 _DOCS_SUFFIXES = (".html", ".css", ".ico", ".png", ".svg")
-_COLUMNS = ("dataset_key", "logical_date", "verdict", "rows_received", "rows_passed", "rows_quarantined",
-            "rows_published", "duration_s", "standard_version", "suite_version", "message")
-_VIEW_COLUMNS = ("at", "viewer", "dataset_key", "report", "decision")
+_STATIC = {"console.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
+_TITLES = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "未找到"}
 AccessDep = Depends(current_access)
 
 
@@ -41,22 +50,22 @@ def create_app(require_user: Callable[..., Any], auth_manager: Callable[[], Any]
     app = FastAPI(title="Data governance", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(access_dependency(require_user, auth_manager))])
     app.add_middleware(SecurityHeaders)  # CSP, nosniff, no referrer, no cache: webapp/headers.py
+    _handle_errors(app)
 
-    @app.get("/runs")
-    def runs(access: Access = AccessDep) -> list[dict[str, Any]]:
-        """The latest run of every dataset the user may read, as recorded by the pipeline's record step."""
-        return [{key: _jsonable(value) for key, value in run.items()} for run in _latest_runs(access)]
+    @app.get("/", response_class=RedirectResponse)
+    def home(request: Request) -> RedirectResponse:
+        """The top-level "数据治理" entry of Airflow's menu opens the console on its runs page."""
+        return RedirectResponse(f"{base_path(request)}/runs/page", status_code=303)
 
-    @app.get("/runs/page", response_class=HTMLResponse)
-    def runs_page(access: Access = AccessDep) -> str:
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(run.get(column) if run.get(column) is not None else ''))}</td>"
-                             for column in _COLUMNS)
-            + f"<td>{_report_link(run, access)}</td><td>{_docs_link(run)}</td></tr>" for run in _latest_runs(access))
-        header = "".join(f"<th>{column}</th>" for column in (*_COLUMNS, "report", "data docs"))
-        return (f"<!doctype html><meta charset='utf-8'><title>最近运行 Nightly runs</title>"
-                f"<h1>最近运行 / Latest nightly runs</h1><p>{html.escape(access.name)}</p>"
-                f"<table border='1' cellpadding='4'><tr>{header}</tr>{rows}</table>")
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        """The style sheet (with the platform's CJK font list) and the menu icon; fixed names only."""
+        if name not in _STATIC:
+            raise HTTPException(status_code=404, detail="no such file")
+        body = (STATIC / name).read_text(encoding="utf-8")
+        if name == "console.css":
+            body = f"body{{font-family:{CJK_FONT_FAMILY}}}\n{body}"
+        return Response(body, media_type=_STATIC[name])
 
     @app.get("/reports/{department}/{dataset}/{name}")
     def report(department: str, dataset: str, name: str, access: Access = AccessDep) -> FileResponse:
@@ -86,18 +95,70 @@ def create_app(require_user: Callable[..., Any], auth_manager: Callable[[], Any]
         return [{key: _jsonable(value) for key, value in row.items()} for row in _views(days)]
 
     @app.get("/audit/report-views/page", response_class=HTMLResponse)
-    def audit_page(days: int = Query(30, ge=1, le=366), access: Access = AccessDep) -> str:
+    def audit_page(request: Request, days: int = Query(30, ge=1, le=366), access: Access = AccessDep) -> HTMLResponse:
         access.require(access.report_views())
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(_jsonable(row[column])))}</td>"
-                                        for column in _VIEW_COLUMNS) + "</tr>" for row in _views(days))
-        header = "".join(f"<th>{column}</th>" for column in _VIEW_COLUMNS)
-        return (f"<!doctype html><meta charset='utf-8'><title>原始报告查看日志 Report views</title>"
-                f"<h1>原始隔离报告查看日志 / Raw report views (last {days} days)</h1>"
-                f"<table id='report-views' border='1' cellpadding='4'><tr>{header}</tr>{rows}</table>")
+        return render(request, "audit.html", active="audit", days=days, rows=_views(days))
 
+    app.include_router(runs_router)
+    app.include_router(quarantine_router)  # a department's steward: raw-rows permission for the rows
+    app.include_router(dataset_router)
     app.include_router(impact_router)  # the standards owner's page: readers of each dataset's DAG
     app.include_router(oversight_router)  # behind the same app-level login and its own permission check
     return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Pages (a browser asks for HTML) get refusals and failures as Chinese pages; JSON callers get JSON.
+
+    A warehouse that cannot be reached, or standards that do not load, are the platform's failures: the page
+    says so and that a retry may help (warehouse) or not (standards, until fixed). Anything else is logged with
+    its type only and answered with a page that names no internal detail.
+    """
+
+    def wants_html(request: Request) -> bool:
+        return "text/html" in request.headers.get("accept", "")
+
+    @app.exception_handler(HTTPException)
+    async def refused(request: Request, error: HTTPException) -> Response:
+        if not wants_html(request):
+            return await http_exception_handler(request, error)
+        title = _TITLES.get(error.status_code, "请求未完成")
+        detail = "您的 Airflow 角色不包含此页面或此部门的数据。如需访问, 请联系本部门的数据管理员申请角色。" \
+            if error.status_code == 403 else str(error.detail)
+        return message_page(request, error.status_code, f"{title} ({error.status_code})", detail, retry=False)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        if not wants_html(request):
+            return await request_validation_exception_handler(request, error)
+        fields = "、".join(str(item["loc"][-1]) for item in error.errors())
+        return message_page(request, 400, "请求有误 (400)", f"参数 {fields} 的取值无效, 请检查筛选条件。", retry=False)
+
+    @app.exception_handler(sa.exc.SQLAlchemyError)
+    async def warehouse_down(request: Request, error: sa.exc.SQLAlchemyError) -> Response:
+        log.warning("governance page %s: warehouse error %s", request.url.path, type(error).__name__)
+        return _failure(request, 503, "数据仓库暂时无法访问",
+                        "读取平台记录的数据仓库暂时无法连接或查询失败, 页面内容无法显示。", retry=True)
+
+    @app.exception_handler(StandardsError)
+    async def standards_broken(request: Request, error: StandardsError) -> Response:
+        log.warning("governance page %s: standards do not load", request.url.path)
+        return _failure(request, 503, "数据标准有误", f"数据标准未能加载, 请标准维护人员修正: {error}", retry=False)
+
+    @app.exception_handler(OSError)
+    async def files_unreadable(request: Request, error: OSError) -> Response:
+        log.warning("governance page %s: %s", request.url.path, type(error).__name__)
+        return _failure(request, 503, "文件暂时无法读取", "页面需要的报告或标准文件暂时无法读取。", retry=True)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> Response:
+        log.exception("governance page %s failed", request.url.path)
+        return _failure(request, 500, "页面出错", "页面生成时出错, 已记录在服务器日志中。", retry=False)
+
+    def _failure(request: Request, status: int, title: str, detail: str, *, retry: bool) -> Response:
+        if wants_html(request):
+            return message_page(request, status, title, detail, retry=retry)
+        return JSONResponse({"detail": f"{title}: {detail}", "retry": retry}, status_code=status, headers=HEADERS)
 
 
 def _inside(folder: Path, relative: str, *named: str) -> Path:
@@ -114,10 +175,6 @@ def _inside(folder: Path, relative: str, *named: str) -> Path:
     return target
 
 
-def _latest_runs(access: Access) -> list[dict[str, Any]]:
-    return [run for run in latest_runs(engine()) if access.dataset(str(run["dag_id"]))]
-
-
 def _views(days: int) -> list[dict[str, Any]]:
     return report_views(engine(), datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days))
 
@@ -125,24 +182,6 @@ def _views(days: int) -> list[dict[str, Any]]:
 def _log_view(access: Access, department: str, dataset: str, name: str, *, allowed: bool) -> None:
     log_report_view(engine(), viewer=access.name, department=department, dataset=dataset, report=name,
                     allowed=allowed)
-
-
-def _report_link(run: dict[str, Any], access: Access) -> str:
-    if not run.get("rows_quarantined"):
-        return ""
-    department, dataset = str(run["dataset_key"]).split("/", 1)
-    if not access.raw_rows(department, str(run["dag_id"])):
-        return ""
-    name = f"quarantine_{run['logical_date']}.html"
-    return f"<a href='../reports/{html.escape(department)}/{html.escape(dataset)}/{html.escape(name)}'>report</a>"
-
-
-def _docs_link(run: dict[str, Any]) -> str:
-    """Only runs the user may read are listed, and Data Docs need no more than that."""
-    folder = run_docs_folder(get_settings().docs_root, str(run["dag_id"]), str(run["run_id"]))
-    if not (folder / "index.html").is_file():
-        return ""
-    return f"<a href='../docs/{html.escape(folder.parent.name)}/{html.escape(folder.name)}/index.html'>data docs</a>"
 
 
 def _jsonable(value: Any) -> Any:
