@@ -26,6 +26,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 demo: venv
 	$(GOV) standards check
+	$(GOV) db upgrade
 	$(GOV) keys init
 	$(GOV) demo $(DATE_ARG) --days $(DAYS) --rows $(ROWS)
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from governance.settings import airflow_environment, get_settings
+from governance.settings import airflow_environment, debug, get_settings
 
 OK, PROBLEMS, ERROR = 0, 1, 2
 
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return ERROR
     except Exception as error:
-        if os.environ.get("GOVERNANCE_DEBUG"):
+        if debug():
             raise
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return ERROR
@@ -125,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     from governance.roles.commands import add_role_commands
 
     add_role_commands(commands, _command)  # roles list|sync (FAB roles and per-DAG permissions)
+    db = commands.add_parser("db", help="the warehouse's governance schema (Alembic migrations)").add_subparsers()
+    up = _command(db, "upgrade", _db("upgrade_command"),
+                  "apply the governance schema's migrations up to head (or --revision)")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    _command(db, "current", _db("current_command"), "print the revision the warehouse is at and this release's head")
+    revision = _command(db, "revision", _db("revision_command"), "write the next migration from the difference "
+                        "between the warehouse (at head) and the tables in the code; review it before committing")
+    revision.add_argument("-m", "--message", required=True, help="what it changes, e.g. 'quarantine resubmitted'")
     return parser
 
 
@@ -305,6 +313,17 @@ def _oversight(name: str) -> Callable[[argparse.Namespace], int]:
         from governance.oversight import commands
 
         return getattr(commands, name)(arguments)
+
+    return handler
+
+
+def _db(name: str) -> Callable[[argparse.Namespace], int]:
+    """A `db` subcommand from governance.db (imported when it runs: it loads every table of the schema)."""
+
+    def handler(arguments: argparse.Namespace) -> int:
+        from governance import db
+
+        return getattr(db, name)(arguments)
 
     return handler
 

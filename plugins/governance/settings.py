@@ -1,23 +1,71 @@
-"""Every path and URL the suite uses, read from the environment in one place.
+"""Every setting the suite uses, read from the environment in this module only.
 
-The local demo, the tests and the docker-compose deployment all go through this module,
-so they cannot drift apart: each setting is an environment variable with a default that
-works on a fresh clone.
+The local demo, the tests and the docker-compose deployment all go through :func:`get_settings`,
+so they cannot drift apart: each setting is a ``GOVERNANCE_*`` environment variable with a default
+that works on a fresh clone, parsed into a typed field (a bad value is refused with the variable's
+name). ``tests/deployment/test_settings.py`` fails when code elsewhere reads a ``GOVERNANCE_*``
+variable itself. Secrets are not settings: they live in Airflow's secrets backend.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+N = TypeVar("N", int, float)
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Deprecated names still honoured, with a warning: old name -> the setting's name.
+DEPRECATED_ALIASES = {"GOVERNANCE_ALERT_WEBHOOK": "GOVERNANCE_ALERT_WEBHOOK_URL"}
+log = logging.getLogger("governance.settings")
+
+
+class SettingsError(ValueError):
+    """A ``GOVERNANCE_*`` variable holds a value the suite cannot use (fix the environment; a retry cannot help)."""
 
 
 def _path(variable: str, default: Path) -> Path:
     value = os.environ.get(variable)
     return Path(value).expanduser().resolve() if value else default
+
+
+def _text(variable: str, default: str = "") -> str:
+    for old, new in DEPRECATED_ALIASES.items():
+        if new == variable and os.environ.get(old):
+            message = f"{old} is deprecated: rename it to {new}" + (" (ignored: both are set)"
+                                                                     if os.environ.get(new) else "")
+            warnings.warn(message, FutureWarning, stacklevel=3)
+            log.warning("%s", message)
+            return os.environ.get(new) or os.environ[old]
+    return os.environ.get(variable, default)
+
+
+def _number(variable: str, default: N, kind: type[N], minimum: N | None = None) -> N:
+    value = os.environ.get(variable)
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingsError(f"设置 {variable} 应为{'整数' if kind is int else '数值'}, 而不是 {value!r} "
+                            f"({variable} must be {'a whole number' if kind is int else 'a number'})") from None
+    if minimum is not None and number < minimum:
+        raise SettingsError(f"设置 {variable} 不能小于 {minimum} ({variable} must be at least {minimum}), "
+                            f"not {value!r}")
+    return number
+
+
+def _flag(variable: str) -> bool:
+    return os.environ.get(variable, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def debug() -> bool:
+    """``GOVERNANCE_DEBUG``: the CLI prints tracebacks (read on its own: it must work when other settings fail)."""
+    return _flag("GOVERNANCE_DEBUG")
 
 
 @dataclass(frozen=True)
@@ -41,7 +89,21 @@ class Settings:
     alert_email_to: str = ""
     alert_email_from: str = ""
     alert_smtp_conn_id: str = "smtp_default"
-    alert_webhook_url: str = ""
+    alert_webhook_url: str = ""  # every alert: oversight, nightly deadline, sharing blocks (old name deprecated)
+    chunk_rows: int = 200_000  # rows a chunk task validates and masks at once (docs/performance.md)
+    # The sharing API (docs/sharing.md): its least-privilege login, limits, and `governance serve`'s process flags.
+    sharing_database_url: str = ""
+    sharing_default_quota: int = 100_000
+    sharing_scan_pages: int = 50
+    sharing_scan_window_s: int = 3600
+    sharing_scan_share: float = 0.2
+    sharing_scan_min_rows: int = 1000
+    sharing_scan_misses: int = 100
+    sharing_max_body_bytes: int = 16_384
+    sharing_alert_throttle_s: int = 600
+    sharing_token_cache_s: float = 5.0
+    sharing_preload: bool = False
+    sharing_access_log: bool = False
 
     @property
     def docs_root(self) -> Path:
@@ -62,16 +124,29 @@ def get_settings() -> Settings:
         warehouse_url=os.environ.get("GOVERNANCE_WAREHOUSE_URL", default_warehouse),
         timezone=os.environ.get("GOVERNANCE_TIMEZONE", "Asia/Shanghai"),
         nightly_cron=os.environ.get("GOVERNANCE_NIGHTLY_CRON", "0 2 * * *"),
-        task_retries=int(os.environ.get("GOVERNANCE_TASK_RETRIES", "2")),
+        task_retries=_number("GOVERNANCE_TASK_RETRIES", 2, int, minimum=0),
         bulletin_root=_path("GOVERNANCE_BULLETIN_ROOT", var_root / "bulletins"),
         nightly_deadline=os.environ.get("GOVERNANCE_NIGHTLY_DEADLINE", "06:00"),
         oversight_cron=os.environ.get("GOVERNANCE_OVERSIGHT_CRON", "0 * * * *"),
         bulletin_cron=os.environ.get("GOVERNANCE_BULLETIN_CRON", "0 8 * * 1"),
-        freshness_skew_minutes=int(os.environ.get("GOVERNANCE_FRESHNESS_SKEW_MINUTES", "15")),
+        freshness_skew_minutes=_number("GOVERNANCE_FRESHNESS_SKEW_MINUTES", 15, int, minimum=0),
         alert_email_to=os.environ.get("GOVERNANCE_ALERT_EMAIL_TO", ""),
         alert_email_from=os.environ.get("GOVERNANCE_ALERT_EMAIL_FROM", ""),
         alert_smtp_conn_id=os.environ.get("GOVERNANCE_ALERT_SMTP_CONN_ID", "smtp_default"),
-        alert_webhook_url=os.environ.get("GOVERNANCE_ALERT_WEBHOOK_URL", ""),
+        alert_webhook_url=_text("GOVERNANCE_ALERT_WEBHOOK_URL"),
+        chunk_rows=_number("GOVERNANCE_CHUNK_ROWS", 200_000, int, minimum=1),
+        sharing_database_url=_text("GOVERNANCE_SHARING_DATABASE_URL"),
+        sharing_default_quota=_number("GOVERNANCE_SHARING_DEFAULT_QUOTA", 100_000, int, minimum=0),
+        sharing_scan_pages=_number("GOVERNANCE_SHARING_SCAN_PAGES", 50, int, minimum=1),
+        sharing_scan_window_s=_number("GOVERNANCE_SHARING_SCAN_WINDOW_S", 3600, int, minimum=1),
+        sharing_scan_share=_number("GOVERNANCE_SHARING_SCAN_SHARE", 0.2, float, minimum=0.0),
+        sharing_scan_min_rows=_number("GOVERNANCE_SHARING_SCAN_MIN_ROWS", 1000, int, minimum=0),
+        sharing_scan_misses=_number("GOVERNANCE_SHARING_SCAN_MISSES", 100, int, minimum=1),
+        sharing_max_body_bytes=_number("GOVERNANCE_SHARING_MAX_BODY_BYTES", 16_384, int, minimum=1),
+        sharing_alert_throttle_s=_number("GOVERNANCE_SHARING_ALERT_THROTTLE_S", 600, int, minimum=0),
+        sharing_token_cache_s=_number("GOVERNANCE_SHARING_TOKEN_CACHE_S", 5.0, float, minimum=0.0),
+        sharing_preload=_flag("GOVERNANCE_SHARING_PRELOAD"),
+        sharing_access_log=_flag("GOVERNANCE_SHARING_ACCESS_LOG"),
     )
 
 

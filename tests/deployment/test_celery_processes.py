@@ -6,7 +6,7 @@ Mirrors docker-compose.yml service by service, with the environment from the sam
     postgres           -> a fresh metadata database in the local PostgreSQL
     warehouse          -> a fresh warehouse database in the local PostgreSQL
     redis              -> a private DB number of the local Redis
-    airflow-init       -> ``airflow db migrate``
+    airflow-init       -> ``airflow db migrate``, ``governance db upgrade``
     airflow-apiserver  -> ``airflow api-server`` (SimpleAuthManager passwords file written as compose does)
     airflow-scheduler, airflow-dag-processor, airflow-triggerer, airflow-worker (``airflow celery worker``)
     .env               -> AIRFLOW_VAR_GOVERNANCE_KEYRING in the processes' environment
@@ -274,6 +274,7 @@ def _prepare(stack: Stack, day: dt.date, admin_password: str, prefix: str) -> No
     variables.unlink()
     stack.mark("keys and demo data")
     stack.run("db-migrate", str(BIN / "airflow"), "db", "migrate")
+    stack.run("governance-db-upgrade", governance, "db", "upgrade")  # the warehouse's governance schema
     stack.mark("db migrate")
     # As airflow-init: the FAB roles from the standards (before the dag-processor syncs each DAG's
     # access_control), then the administrator, its password from the environment.

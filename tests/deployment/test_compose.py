@@ -224,6 +224,7 @@ def test_the_image_installs_the_library_and_its_command_from_the_build_context(t
                             *(webapp / "static").iterdir()]
                if "__pycache__" not in path.parts}
     assert library <= names, sorted(library - names)
+    assert "governance/warehouse/migrations/script.py.mako" in names  # `governance db revision` in a container
     assert "governance = governance.cli:main" in entry_points
 
 
@@ -356,6 +357,7 @@ def test_init_refuses_placeholders_then_checks_standards_and_migrates(services, 
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=script_environment(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "standards OK" in done.stdout and "airflow db migrate" in done.stdout
+    assert "governance db upgrade" in done.stdout  # the warehouse's governance schema, before anything writes it
     assert "governance roles sync" in done.stdout and "governance roles ensure-admin" in done.stdout
     assert "governance sharing-role sync --login governance_sharing_login --password-env SHARING_DB_PASSWORD" \
         in done.stdout

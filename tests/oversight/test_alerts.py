@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from oversight_support import NOW, RESIDENT, publish_rows, record_run
 
+from governance.alerts import GovernanceNotifier, NotificationFailed
 from governance.oversight import FRESH, NEVER_LOADED, STALE, WARN, assess
 from governance.oversight.check import run_freshness_check
 from governance.oversight.history import freshness_history, transitions
-from governance.oversight.notify import GovernanceNotifier, NotificationFailed
 from governance.standards.catalogue import Catalogue
 
 
@@ -161,10 +161,10 @@ def test_the_notifier_logs_and_posts_to_the_webhook(webhook, caplog) -> None:
     notifier = GovernanceNotifier(subject="[数据时效] a/b: fresh -> stale", message="line one\nline two",
                                   webhook_url=url, email_to="")
     assert notifier.channels == ["log", "webhook"]
-    with caplog.at_level(logging.WARNING, logger="governance.oversight.alerts"):
+    with caplog.at_level(logging.WARNING, logger="governance.alerts"):
         notifier({})
     assert received == [{"source": "governance", "subject": "[数据时效] a/b: fresh -> stale",
-                         "message": "line one\nline two"}]
+                         "message": "line one\nline two", "details": {}}]
     assert "[数据时效] a/b: fresh -> stale" in caplog.text
 
 
@@ -187,11 +187,12 @@ def test_a_failing_channel_still_logs_tries_the_others_and_raises(webhook, caplo
     url, received, answer = webhook
     answer["status"] = 503
     notifier = GovernanceNotifier(subject="s", message="m", webhook_url=url, email_to="")
-    with caplog.at_level(logging.WARNING, logger="governance.oversight.alerts"), \
-            pytest.raises(NotificationFailed, match="webhook: HTTPStatusError"):
+    with caplog.at_level(logging.WARNING, logger="governance.alerts"), \
+            pytest.raises(NotificationFailed, match="webhook: HTTP 503"):
         notifier({})
     assert len(received) == 1
-    assert "alert not delivered (s): webhook" in caplog.text
+    assert "alert not delivered (s): webhook: HTTP 503" in caplog.text
+    assert url not in caplog.text  # a webhook's address may carry its token: never logged
 
 
 def test_templates_render_against_the_deadline_context() -> None:

@@ -15,6 +15,7 @@ import structlog
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DeadlineReference
 
+from governance.alerts import GovernanceNotifier
 from governance.oversight.deadline import nightly_deadline_interval, parse_local_time
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +50,24 @@ def test_every_dataset_dag_must_finish_by_the_deadline(bag: DagBag, catalogue) -
         (alert,) = bag.dags[dataset.dag_id].deadline
         assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
         assert alert.interval == timedelta(hours=28)
-        assert alert.callback.path == "governance.oversight.notify.GovernanceNotifier"
+        assert alert.callback.path == "governance.alerts.GovernanceNotifier"
         assert alert.callback.kwargs["subject"] == \
             f"[夜间运行超时] {dataset.dag_id} not finished by 06:00 (Asia/Shanghai)"
     serialized = json.dumps(DagSerialization.to_dict(bag.dags["health__medical_institution"]), default=str)
-    assert "governance.oversight.notify.GovernanceNotifier" in serialized
+    assert "governance.alerts.GovernanceNotifier" in serialized
     assert "DagRunLogicalDateDeadline" in serialized
+
+
+def test_a_failed_run_alerts_once_through_the_same_notifier(bag: DagBag, catalogue, caplog) -> None:
+    for dataset in catalogue.datasets.values():
+        callback = bag.dags[dataset.dag_id].on_failure_callback
+        callback = callback[0] if isinstance(callback, list) and len(callback) == 1 else callback
+        assert isinstance(callback, GovernanceNotifier)
+    callback.webhook_url, callback.email_to = "", []
+    with caplog.at_level(logging.WARNING, logger="governance.alerts"):
+        callback({"dag_run": {"dag_id": dataset.dag_id, "run_id": "scheduled__2026-06-14"}})
+    assert f"[夜间运行失败] {dataset.dag_id}: run failed" in caplog.text
+    assert f"{dataset.dag_id} 的运行 scheduled__2026-06-14 失败" in caplog.text
 
 
 def test_the_deadline_follows_its_setting(monkeypatch) -> None:
@@ -102,7 +115,7 @@ def test_a_missed_deadline_runs_the_callback_as_the_executor_does(bag: DagBag, h
     context = {"dag_run": {"dag_id": "health__medical_institution", "run_id": "scheduled__2026-11-26T18:00:00+00:00",
                            "state": "running"},
                "deadline": {"id": "d1", "deadline_time": "2026-11-27T22:00:00+00:00"}}
-    with caplog.at_level(logging.WARNING, logger="governance.oversight.alerts"):
+    with caplog.at_level(logging.WARNING, logger="governance.alerts"):
         ok, error = execute_callback(alert.callback.path, {**alert.callback.kwargs, "context": context},
                                      dag_rel_path=None, bundle_path=None, log=structlog.get_logger())
     assert (ok, error) == (True, None)

@@ -88,7 +88,7 @@ def start_uploading(settings) -> tuple[bytes, object]:
 
 
 def test_a_late_delivery_inside_the_window_is_published_the_same_day(nights, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="governance.oversight.alerts")
+    caplog.set_level(logging.WARNING, logger="governance.alerts")
     tasks = DagTasks(RESIDENTS)
     _, finish = start_uploading(nights)
     clock = Clock(at(2, 0), {at(3, 40): finish})  # the nightly run at 02:00; the upload completes at 03:40
@@ -111,7 +111,7 @@ def test_a_late_delivery_inside_the_window_is_published_the_same_day(nights, cap
 
 
 def test_a_run_before_the_expected_time_waits_quietly_then_warns(nights, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="governance.oversight.alerts")
+    caplog.set_level(logging.WARNING, logger="governance.alerts")
     tasks = DagTasks(RESIDENTS)
     start_uploading(nights)
     clock = Clock(at(1, 0))
@@ -127,7 +127,7 @@ def test_a_run_before_the_expected_time_waits_quietly_then_warns(nights, caplog)
 
 
 def test_a_delivery_after_the_window_publishes_nothing_and_says_why(nights, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="governance.oversight.alerts")
+    caplog.set_level(logging.WARNING, logger="governance.alerts")
     tasks = DagTasks(RESIDENTS)
     _, finish = start_uploading(nights)
     clock = Clock(at(2, 0), {at(7, 15): finish})  # completes at 07:15, after wait_until 06:00

@@ -23,7 +23,7 @@ def test_agreement_quota_blocks_the_request_that_would_exceed_it(make_api, shari
     api = make_api(catalogue_override=small_quota(sharing_catalogue, 12), alert_webhook="http://alerts.invalid/hook")
     first = api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", limit=10)
     assert len(first.json()["rows"]) == 10
-    with caplog.at_level(logging.WARNING, logger="governance.sharing.alerts"):
+    with caplog.at_level(logging.WARNING, logger="governance.alerts"):
         blocked = api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", limit=5)
     assert blocked.status_code == 429
     assert blocked.json()["error"] == "quota_exceeded"
@@ -38,9 +38,9 @@ def test_agreement_quota_blocks_the_request_that_would_exceed_it(make_api, shari
         "civil_affairs", RESIDENT, "quota_exceeded", True)
     assert json.loads(event["detail"]) == {"daily_row_quota": 12, "rows_served_today": 10, "rows_requested": 5,
                                            "day": "2026-06-15"}
-    assert [record.levelname for record in caplog.records if record.name == "governance.sharing.alerts"] == ["WARNING"]
-    assert [(post["kind"], post["consumer"], post["event_id"]) for post in api.posts] == [
-        ("quota_exceeded", "civil_affairs", event["id"])]
+    assert [record.levelname for record in caplog.records if record.name == "governance.alerts"] == ["WARNING"]
+    assert [(post["details"]["kind"], post["details"]["consumer"], post["details"]["event_id"]) for post in api.posts
+            ] == [("quota_exceeded", "civil_affairs", event["id"])]
 
 
 def test_quota_resets_on_the_next_platform_day(make_api, sharing_catalogue) -> None:
@@ -115,10 +115,14 @@ def test_the_webhook_receives_a_json_post_without_data_values(make_api, sharing_
     assert api.get("civil_affairs", f"/datasets/{RESIDENT}/rows", limit=3).status_code == 429
     (event,) = api.events()
     assert event["alerted"] is True
-    assert received == [{"event_id": event["id"], "kind": "quota_exceeded", "consumer": "civil_affairs",
-                         "dataset_key": RESIDENT, "at": "2026-06-15T02:00:00Z",
-                         "detail": {"daily_row_quota": 1, "rows_served_today": 0, "rows_requested": 3,
-                                    "day": "2026-06-15"}}]
+    (post,) = received  # the platform's one alert shape (governance.alerts), as the oversight alerts
+    assert (post["source"], post["subject"]) == ("governance",
+                                                 f"[共享接口拦截] quota_exceeded: civil_affairs -> {RESIDENT}")
+    assert post["message"].startswith(f"安全事件 {event['id']}: civil_affairs 对 {RESIDENT} 的请求被拦截")
+    assert post["details"] == {"event_id": event["id"], "kind": "quota_exceeded", "consumer": "civil_affairs",
+                               "dataset_key": RESIDENT, "at": "2026-06-15T02:00:00Z",
+                               "detail": {"daily_row_quota": 1, "rows_served_today": 0, "rows_requested": 3,
+                                          "day": "2026-06-15"}}
 
 
 def test_a_failing_webhook_leaves_the_event_unalerted(make_api, sharing_catalogue) -> None:

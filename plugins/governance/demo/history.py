@@ -35,7 +35,7 @@ from governance.warehouse.engine import SHARED_SCHEMA
 
 HAND_MADE_COLUMN = "remark_adhoc"  # what a DBA adds by hand for a one-off report
 CHECK_HOURS = (3, 9, 15, 21)  # the hourly check, sampled: enough to see warn, stale and recovery
-ALERT_LOGGERS = ("governance.oversight.alerts", "governance.sharing.alerts")
+ALERT_LOGGERS = ("governance.alerts",)  # the one alert path (governance.alerts), sharing blocks included
 
 
 @dataclass

@@ -172,7 +172,7 @@ def _folder(dataset: Dataset, day: date) -> Path:
 def _alert(context: Any, subject: str, message: str) -> None:
     """Through the project's alert path (log, then e-mail / webhook when configured); a channel that fails is
     logged by the notifier and must not hide the delivery problem itself."""
-    from governance.oversight.notify import GovernanceNotifier, NotificationFailed
+    from governance.alerts import GovernanceNotifier, NotificationFailed
 
     with contextlib.suppress(NotificationFailed):
         GovernanceNotifier(subject, message).notify(context)

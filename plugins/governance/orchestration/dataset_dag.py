@@ -19,6 +19,7 @@ from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from governance.alerts import run_failed
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.landing_watch import event_business_date, landing_asset
@@ -98,6 +99,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
             default_args={"retries": settings.task_retries, "retry_delay": timedelta(minutes=2),
                           "on_failure_callback": _record_failure(dataset.key)},
             deadline=nightly_deadline(dataset.dag_id, settings),  # done by GOVERNANCE_NIGHTLY_DEADLINE, or alert
+            on_failure_callback=run_failed(dataset.dag_id),  # the platform's alert path (governance.alerts)
             # Under the FAB auth manager only the department's own roles (and global readers) see this DAG;
             # the roles exist once `governance roles sync` ran (governance.roles).
             access_control=dag_access_control(dataset.department),

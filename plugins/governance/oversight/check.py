@@ -46,7 +46,7 @@ def run_freshness_check(engine: sa.Engine, catalogue: Catalogue, *, now: datetim
     """One check: every dataset's freshness, one alert per transition, one history row per dataset."""
     settings = settings or get_settings()
     if notifier is None:
-        from governance.oversight.notify import GovernanceNotifier
+        from governance.alerts import GovernanceNotifier
 
         notifier = GovernanceNotifier
     board = freshness_board(engine, catalogue, now, settings)

@@ -7,7 +7,7 @@ reference is the run's logical date, which for the nightly ``CronDataIntervalTim
 02:00 schedule and 06:00 deadline. Anchoring on the logical date, not on when the run was queued,
 keeps the deadline at 06:00 even when the scheduler queued the run late.
 
-On a miss the executor instantiates :class:`~governance.oversight.notify.GovernanceNotifier` with
+On a miss the executor instantiates :class:`~governance.alerts.GovernanceNotifier` with
 the kwargs below and calls it with the deadline's context (``dag_run`` and ``deadline``).
 """
 
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
 from croniter import croniter
 
-from governance.oversight.notify import GovernanceNotifier
+from governance.alerts import GovernanceNotifier
 from governance.settings import Settings
 
 DISABLED = frozenset({"", "off", "none"})

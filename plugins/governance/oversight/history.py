@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from governance.oversight.freshness import ALERTING, FRESH, Freshness
-from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, write_transaction
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, write_transaction
+from governance.warehouse.migrate import ensure_schema
 
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
 
@@ -51,9 +52,8 @@ class Transition:
 
 
 def ensure_history_table(engine: sa.Engine) -> None:
-    with write_transaction(engine) as connection:
-        ddl_lock(connection, "freshness-history")
-        metadata.create_all(connection)
+    """The ``governance`` schema, this table included, at head (:mod:`governance.warehouse.migrate`)."""
+    ensure_schema(engine)
 
 
 def last_notified(connection: sa.Connection) -> dict[str, str]:

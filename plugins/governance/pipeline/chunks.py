@@ -10,7 +10,6 @@ record step and the publish read the run's output as before, and no step ever co
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,8 @@ from great_expectations.expectations.registry import get_expectation_impl
 
 from governance.pipeline.keys import UNIQUE_TYPES
 from governance.pipeline.workarea import WorkArea, write_summary
+from governance.settings import get_settings
 
-DEFAULT_CHUNK_ROWS = 200_000  # two chunk tasks at once stay under 1 GiB (docs/performance.md)
 # Table-level rules whose result does not depend on which rows a chunk holds (they look at the columns only).
 _STRUCTURAL = ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
                "expect_table_column_count_to_equal", "expect_column_to_exist")
@@ -37,8 +36,9 @@ _ROW_WISE = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpec
 
 
 def chunk_rows_setting() -> int:
-    """``GOVERNANCE_CHUNK_ROWS`` (default 200,000): rows a chunk task validates and masks at once."""
-    return max(1, int(os.environ.get("GOVERNANCE_CHUNK_ROWS") or DEFAULT_CHUNK_ROWS))
+    """``GOVERNANCE_CHUNK_ROWS`` (default 200,000, two chunk tasks at once stay under 1 GiB): rows a chunk task
+    validates and masks at once."""
+    return get_settings().chunk_rows
 
 
 @dataclass(frozen=True)

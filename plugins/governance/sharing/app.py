@@ -13,7 +13,6 @@ re-rendered without their ``input`` and ``ctx``, and unexpected failures become 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 
 from governance.masking import Keyring
+from governance.settings import get_settings
 from governance.sharing.audit import AuditMiddleware, entry_of, log_in
 from governance.sharing.bodies import BodyLimitMiddleware, read_json
 from governance.sharing.config import SharingConfig
@@ -132,9 +132,10 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if os.environ.get("GOVERNANCE_SHARING_PRELOAD"):  # set by `governance serve`: fail fast, no cold start
+        settings = get_settings()
+        if settings.sharing_preload:  # set by `governance serve`: fail fast, no cold start
             services.preload()
-        if os.environ.get("GOVERNANCE_SHARING_ACCESS_LOG"):  # `governance serve` without --no-access-log
+        if settings.sharing_access_log:  # `governance serve` without --no-access-log
             from governance.sharing.commands import keep_access_log
 
             keep_access_log()

@@ -1,4 +1,4 @@
-"""The sharing service's limits, read from the environment once per app.
+"""The sharing service's limits, taken from the settings (:mod:`governance.settings`) once per app.
 
 Quotas and scan thresholds are operational settings, not standards: the standards say *who* may
 read *what* (datasets, agreements); these numbers say how much and how fast, and operators tune
@@ -7,20 +7,9 @@ them without a standards change. Every value has a default that suits a provinci
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from governance.settings import get_settings
-
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
+from governance.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -47,7 +36,7 @@ class SharingConfig:
     scan_min_rows: int = 1000
     scan_max_misses: int = 100
     max_body_bytes: int = 16_384  # a lookup of 8 keys of 512 characters is under 10 KiB
-    alert_webhook: str | None = None
+    alert_webhook: str | None = None  # GOVERNANCE_ALERT_WEBHOOK_URL, as every alert
     alert_throttle_s: int = 600  # one webhook alert per consumer, dataset and kind in this period
     timezone: str = "Asia/Shanghai"  # quota days and agreement validity follow the platform's calendar
     freshness_ttl_s: float = 30.0  # how long the catalogue's freshness figures are cached
@@ -55,18 +44,13 @@ class SharingConfig:
     token_cache_s: float = 5.0  # a valid token is re-checked in the database after this long (revocation delay)
 
     @classmethod
-    def from_env(cls) -> SharingConfig:
-        defaults = cls()
+    def from_settings(cls, settings: Settings | None = None) -> SharingConfig:
+        settings = settings or get_settings()
         return cls(
-            default_daily_quota=_int("GOVERNANCE_SHARING_DEFAULT_QUOTA", defaults.default_daily_quota),
-            scan_max_pages=_int("GOVERNANCE_SHARING_SCAN_PAGES", defaults.scan_max_pages),
-            scan_window_s=_int("GOVERNANCE_SHARING_SCAN_WINDOW_S", defaults.scan_window_s),
-            scan_max_share=_float("GOVERNANCE_SHARING_SCAN_SHARE", defaults.scan_max_share),
-            scan_min_rows=_int("GOVERNANCE_SHARING_SCAN_MIN_ROWS", defaults.scan_min_rows),
-            scan_max_misses=_int("GOVERNANCE_SHARING_SCAN_MISSES", defaults.scan_max_misses),
-            max_body_bytes=_int("GOVERNANCE_SHARING_MAX_BODY_BYTES", defaults.max_body_bytes),
-            alert_webhook=os.environ.get("GOVERNANCE_ALERT_WEBHOOK") or None,
-            alert_throttle_s=_int("GOVERNANCE_SHARING_ALERT_THROTTLE_S", defaults.alert_throttle_s),
-            token_cache_s=_float("GOVERNANCE_SHARING_TOKEN_CACHE_S", defaults.token_cache_s),
-            timezone=get_settings().timezone,
+            default_daily_quota=settings.sharing_default_quota, scan_max_pages=settings.sharing_scan_pages,
+            scan_window_s=settings.sharing_scan_window_s, scan_max_share=settings.sharing_scan_share,
+            scan_min_rows=settings.sharing_scan_min_rows, scan_max_misses=settings.sharing_scan_misses,
+            max_body_bytes=settings.sharing_max_body_bytes, alert_webhook=settings.alert_webhook_url or None,
+            alert_throttle_s=settings.sharing_alert_throttle_s, token_cache_s=settings.sharing_token_cache_s,
+            timezone=settings.timezone,
         )

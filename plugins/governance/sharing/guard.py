@@ -20,9 +20,11 @@ alone would not (the counters are read, checked and added to by one holder at a 
   twelfth of the window. A blocked consumer stays blocked until the earlier requests age out.
 
 Either way the request gets a 429, the access log says ``blocked``, ``governance.security_event`` gets a
-row (counts and thresholds only) and an alert goes out: a WARNING on ``governance.sharing.alerts`` and,
-with ``GOVERNANCE_ALERT_WEBHOOK`` set, a JSON POST from a background thread (so a slow receiver cannot
-stall the service). Alerts for the same consumer, dataset and kind are throttled per process.
+row (counts and thresholds only) and an alert goes out through the platform's alert path
+(:class:`governance.alerts.GovernanceNotifier`: a WARNING log line, plus the e-mail and webhook when
+configured), from a background thread so a slow receiver cannot stall the service; the event's ``alerted``
+flag is set once every channel delivered. Alerts for the same consumer, dataset and kind are throttled per
+process.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -46,7 +47,8 @@ from governance.sharing.config import SharingConfig
 from governance.sharing.tables import row_quota_usage, scan_requests, scan_usage, security_event
 from governance.warehouse.engine import is_postgres, write_transaction
 
-alerts_log = logging.getLogger("governance.sharing.alerts")
+log = logging.getLogger("governance.sharing")
+
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, like every timestamp in the governance tables
 
 
@@ -164,12 +166,13 @@ def _bucket_seconds(config: SharingConfig) -> int:
 
 
 class Alerter:
-    """Records security events and sends alerts (WARNING log always, webhook when configured)."""
+    """Records security events and alerts about them through :class:`GovernanceNotifier`, off the request path."""
 
-    def __init__(self, engine_of: Callable[[], sa.Engine], config: SharingConfig,
+    def __init__(self, engine_of: Callable[[], sa.Engine], config: SharingConfig, notifier: Callable[..., Any],
                  post: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self._engine_of, self._config = engine_of, config
-        self._post = post or _post_json
+        self._notifier = notifier  # governance.alerts.GovernanceNotifier
+        self._post = post  # the webhook's sender (default: the notifier's HTTP POST)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sharing-alerts")
         self._last_alert: dict[tuple[str, str | None, str], float] = {}
         self._lock = threading.Lock()
@@ -177,49 +180,44 @@ class Alerter:
 
     def record(self, interception: Interception, *, consumer: str, dataset_key: str | None, request_id: str,
                at: datetime) -> int:
-        """Write the event, log the alert and queue the webhook; returns the event id."""
+        """Write the event and queue its alert (unless throttled); returns the event id."""
         key = (consumer, dataset_key, interception.kind)
         with self._lock:
             throttled = time.monotonic() - self._last_alert.get(key, -1e12) < self._config.alert_throttle_s
             if not throttled:
                 self._last_alert[key] = time.monotonic()
-        webhook = self._config.alert_webhook if not throttled else None
         row = {"at": at, "request_id": request_id, "consumer": consumer, "dataset_key": dataset_key,
                "kind": interception.kind, "detail": json.dumps(interception.detail, sort_keys=True),
-               "alerted": not throttled and webhook is None}
+               "alerted": False}
         with write_transaction(self._engine_of()) as connection:
             event_id = int(connection.execute(sa.insert(security_event).values(row)
                                               .returning(security_event.c.id)).scalar_one())
-        if throttled:
-            return event_id
-        alerts_log.warning("security event %s: %s by consumer %s on %s (%s)", event_id, interception.kind,
-                           consumer, dataset_key, row["detail"])
-        if webhook:
-            payload = {"event_id": event_id, "kind": interception.kind, "consumer": consumer,
+        if not throttled:
+            details = {"event_id": event_id, "kind": interception.kind, "consumer": consumer,
                        "dataset_key": dataset_key, "at": at.isoformat() + "Z", "detail": interception.detail}
+            notifier = self._notifier(
+                f"[共享接口拦截] {interception.kind}: {consumer} -> {dataset_key}",
+                f"安全事件 {event_id}: {consumer} 对 {dataset_key} 的请求被拦截 ({interception.kind}); {row['detail']}",
+                webhook_url=self._config.alert_webhook or "", details=details, post=self._post)
             with self._lock:
                 self._pending = [future for future in self._pending if not future.done()]
-                self._pending.append(self._executor.submit(self._deliver, webhook, payload, event_id))
+                self._pending.append(self._executor.submit(self._deliver, notifier, event_id))
         return event_id
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait for queued webhook deliveries (tests, shutdown)."""
+        """Wait for queued alerts (tests, shutdown)."""
         with self._lock:
             pending = list(self._pending)
         for future in pending:
             future.result(timeout=timeout)
 
-    def _deliver(self, webhook: str, payload: dict[str, Any], event_id: int) -> None:
+    def _deliver(self, notifier: Any, event_id: int) -> None:
+        """Send through the notifier; mark the event alerted once every channel delivered."""
         try:
-            self._post(webhook, payload)
-        except Exception as error:  # the event stays alerted = false: visible to operators
-            alerts_log.error("security event %s: webhook delivery failed (%s)", event_id, type(error).__name__)
+            notifier.notify({})
+        except Exception as error:  # the event stays alerted = false, visible to operators
+            log.warning("security event %s: alert not delivered (%s)", event_id, type(error).__name__)
             return
         with write_transaction(self._engine_of()) as connection:
             connection.execute(sa.update(security_event).where(security_event.c.id == event_id)
                                .values(alerted=True))
-
-
-def _post_json(url: str, payload: dict[str, Any]) -> None:
-    response = httpx.post(url, json=payload, timeout=5.0)
-    response.raise_for_status()

@@ -132,6 +132,9 @@ def sync_service_role(engine: sa.Engine, catalogue: Catalogue, today: date | Non
                 *(("SELECT, INSERT, UPDATE", counter) for counter in (row_quota_usage, scan_usage, scan_requests))):
             run(sql.SQL(f"GRANT {privileges} ON TABLE {{}} TO {{}}").format(
                 sql.Identifier(GOVERNANCE_SCHEMA, table.name), sql.Identifier(role)))
+        # The service checks the schema is at head (ensure_sharing_tables) by reading Alembic's version table.
+        run(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(sql.Identifier(GOVERNANCE_SCHEMA, "alembic_version"),
+                                                             sql.Identifier(role)))
         for table in (access_log, security_event):
             sequence = connection.scalar(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"),
                                          {"t": f"{GOVERNANCE_SCHEMA}.{table.name}"})

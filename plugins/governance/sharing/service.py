@@ -49,8 +49,13 @@ class Services:
         self._engine, self._catalogue = engine, catalogue
         self._keyring = keyring if keyring is not None else _UNSET
         self.clock: Clock = clock or utc_now
-        self.config = config or SharingConfig.from_env()
-        self.alerter = Alerter(lambda: self.engine, self.config, alert_post)
+        self.config = config or SharingConfig.from_settings()
+        # The platform's alert path. It loads Airflow, which configures itself from the environment on first
+        # import: here, when the app is built (`governance serve` has set that environment up by then), not
+        # when the CLI imports this package.
+        from governance.alerts import GovernanceNotifier
+
+        self.alerter = Alerter(lambda: self.engine, self.config, GovernanceNotifier, alert_post)
         self._lock = threading.Lock()
         self._ready = False
         self._tables: dict[str, sa.Table] = {}

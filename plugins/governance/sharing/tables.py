@@ -15,11 +15,12 @@ Timestamps are naive UTC, as in :mod:`governance.warehouse.records`.
 from __future__ import annotations
 
 import logging
-import os
 
 import sqlalchemy as sa
 
-from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
+from governance.settings import get_settings
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres
+from governance.warehouse.migrate import ensure_schema
 
 log = logging.getLogger("governance.sharing")
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
@@ -103,77 +104,13 @@ scan_requests = sa.Table(
     comment="敏感数据集按时间段计的翻页次数和未命中查询次数(遍历识别)",
 )
 
-_POSTGRES_GUARDS = (
-    """CREATE OR REPLACE FUNCTION governance.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'governance.% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-    END $$""",
-    """CREATE OR REPLACE FUNCTION governance.security_event_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF TG_OP = 'UPDATE' AND (to_jsonb(NEW) - 'alerted') = (to_jsonb(OLD) - 'alerted') THEN
-        RETURN NEW;
-      END IF;
-      RAISE EXCEPTION 'governance.security_event is append-only (only alerted may change): % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-    END $$""",
-    "REVOKE UPDATE, DELETE, TRUNCATE ON governance.access_log FROM PUBLIC",
-    "REVOKE DELETE, TRUNCATE ON governance.security_event FROM PUBLIC",
-    """CREATE OR REPLACE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON governance.access_log
-    FOR EACH ROW EXECUTE FUNCTION governance.refuse_change()""",
-    """CREATE OR REPLACE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON governance.access_log
-    FOR EACH STATEMENT EXECUTE FUNCTION governance.refuse_change()""",
-    """CREATE OR REPLACE TRIGGER security_event_append_only BEFORE UPDATE OR DELETE ON governance.security_event
-    FOR EACH ROW EXECUTE FUNCTION governance.security_event_guard()""",
-    """CREATE OR REPLACE TRIGGER security_event_no_truncate BEFORE TRUNCATE ON governance.security_event
-    FOR EACH STATEMENT EXECUTE FUNCTION governance.refuse_change()""",
-)
-
-_SQLITE_GUARDS = (
-    """CREATE TRIGGER IF NOT EXISTS governance.access_log_no_update BEFORE UPDATE ON access_log
-    BEGIN SELECT RAISE(ABORT, 'governance.access_log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS governance.access_log_no_delete BEFORE DELETE ON access_log
-    BEGIN SELECT RAISE(ABORT, 'governance.access_log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS governance.security_event_no_update
-    BEFORE UPDATE OF id, at, request_id, consumer, dataset_key, kind, detail ON security_event
-    BEGIN SELECT RAISE(ABORT, 'governance.security_event is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS governance.security_event_no_delete BEFORE DELETE ON security_event
-    BEGIN SELECT RAISE(ABORT, 'governance.security_event is append-only'); END""",
-)
-
-
-_GUARD_TRIGGERS = ("access_log_append_only", "access_log_no_truncate", "security_event_append_only",
-                   "security_event_no_truncate")
-
-
 def ensure_sharing_tables(engine: sa.Engine) -> None:
-    """Create the sharing tables and their append-only guards if missing (idempotent, serialised).
+    """The sharing tables and their append-only guards (the ``governance`` schema's migrations) at head.
 
-    When every table and guard is already there nothing is executed, so the service's least-privilege
+    When the schema is at head nothing but the version table is read, so the service's least-privilege
     role (:mod:`governance.sharing.roles`), which may not run DDL, can call it on start-up.
     """
-    if _in_place(engine):
-        return
-    with write_transaction(engine) as connection:
-        ddl_lock(connection, "sharing-tables")
-        metadata.create_all(connection)
-        for statement in _POSTGRES_GUARDS if is_postgres(connection) else _SQLITE_GUARDS:
-            connection.execute(sa.text(statement))
-
-
-def _in_place(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
-        inspector = sa.inspect(connection)
-        if not all(inspector.has_table(table.name, schema=GOVERNANCE_SCHEMA) for table in metadata.sorted_tables):
-            return False
-        if not is_postgres(connection):
-            return True
-        found = connection.scalar(sa.text(
-            "SELECT count(*) FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :schema AND t.tgname = ANY(:names) AND t.tgenabled <> 'D'"),
-            {"schema": GOVERNANCE_SCHEMA, "names": list(_GUARD_TRIGGERS)})
-        return found == len(_GUARD_TRIGGERS)
+    ensure_schema(engine)
 
 
 def service_engine(url: str | None = None) -> sa.Engine:
@@ -187,7 +124,7 @@ def service_engine(url: str | None = None) -> sa.Engine:
     """
     from governance.warehouse import warehouse_engine
 
-    url = url or os.environ.get("GOVERNANCE_SHARING_DATABASE_URL") or None
+    url = url or get_settings().sharing_database_url or None
     if url is None:
         engine = warehouse_engine()  # creates the schemas if missing
         if is_postgres(engine):

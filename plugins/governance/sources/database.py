@@ -1,7 +1,12 @@
-"""Read a departmental database through SQLAlchemy, with the URL from an Airflow connection.
+"""Read a departmental database through its Airflow connection's SQL hook (common-sql ``DbApiHook``).
 
 Taking the connection from Airflow means any secrets backend (environment, local file,
-Vault, ...) holds the department's credentials; nothing about them is in the standards.
+Vault, ...) holds the department's credentials; nothing about them is in the standards. The
+connection type's provider hook (``PostgresHook``, ``SqliteHook``, or any installed ``DbApiHook``)
+builds the SQLAlchemy engine: driver, URL, credentials and the connection's extras. The rows are
+streamed here with ``fetchmany`` on a server-side cursor rather than by the hook's pandas readers,
+because the number check below must see the driver's own values before pandas infers column types
+(an integer column with a NULL would already be floats).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from governance.sources.errors import SourceError
 from governance.standards.models import Element
 
 DEFAULT_TIMEOUT_S = 600
-_DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql",
-            "sqlite": "sqlite"}
 
 
-def connection_url(connection_id: str) -> sa.URL:
+def department_engine(connection_id: str, timeout_s: int = DEFAULT_TIMEOUT_S) -> sa.Engine:
+    """The engine of the connection's SQL hook, each statement bounded by ``timeout_s``."""
+    # Airflow configures itself from the environment when first imported: not at import of this module, which
+    # `governance suites preview` and `suites impact` load outside Airflow (file sources need no Airflow).
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import Connection
 
     try:
@@ -31,14 +38,16 @@ def connection_url(connection_id: str) -> sa.URL:
     except Exception as error:
         raise SourceError(f"Airflow connection {connection_id!r} is not defined ({type(error).__name__}); "
                           "add it in the Airflow UI or the secrets backend") from None
-    driver = _DRIVERS.get(connection.conn_type or "")
-    if driver is None:
-        raise SourceError(f"Airflow connection {connection_id!r} has type {connection.conn_type!r}; "
-                          f"supported: {', '.join(sorted(_DRIVERS))}")
-    if driver == "sqlite":
-        return sa.URL.create("sqlite", database=connection.host or connection.schema)
-    return sa.URL.create(driver, username=connection.login, password=connection.password,
-                         host=connection.host, port=connection.port, database=connection.schema)
+    try:
+        hook = connection.get_hook()
+    except Exception as error:
+        hook, reason = None, type(error).__name__
+    else:
+        reason = type(hook).__name__
+    if not isinstance(hook, DbApiHook):
+        raise SourceError(f"Airflow connection {connection_id!r} has type {connection.conn_type!r}, which has no SQL "
+                          f"hook here ({reason}); use a type whose provider is installed (postgres, sqlite)")
+    return hook.get_sqlalchemy_engine(engine_kwargs=_timeout_arguments(connection.conn_type or "", timeout_s))
 
 
 def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000, timeout_s: int = DEFAULT_TIMEOUT_S,
@@ -50,8 +59,7 @@ def read_query(connection_id: str, query: str, *, chunk_rows: int = 100_000, tim
     columns whose element is text: identifiers, codes, names) that the database returns as numbers refuses the
     pull, naming the column: a number has already lost leading zeros, and a float the digits of an 18-digit ID.
     """
-    url = connection_url(connection_id)
-    engine = sa.create_engine(url, **_timeout_arguments(url, timeout_s))
+    engine = department_engine(connection_id, timeout_s)
     try:
         with engine.connect() as connection:
             result = connection.execution_options(stream_results=True).execute(sa.text(query))
@@ -91,10 +99,10 @@ def _as_text(value: object) -> object:
     return value if isinstance(value, str) else str(value)
 
 
-def _timeout_arguments(url: sa.URL, timeout_s: int) -> dict:
-    if url.drivername.startswith("postgresql"):
+def _timeout_arguments(conn_type: str, timeout_s: int) -> dict:
+    if conn_type in ("postgres", "postgresql"):
         return {"connect_args": {"options": f"-c statement_timeout={timeout_s * 1000}", "connect_timeout": 10}}
-    if url.drivername == "sqlite":
+    if conn_type == "sqlite":
         return {"connect_args": {"timeout": timeout_s}}
     return {}
 

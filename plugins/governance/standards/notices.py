@@ -1,7 +1,7 @@
 """What consumer departments are told when a standard they read changes (``governance standards notify``).
 
 CI runs the command after a merge with the revision before it. Each consumer department gets one alert
-through the platform's alert channel (:class:`~governance.oversight.notify.GovernanceNotifier`: the log,
+through the platform's alert channel (:class:`~governance.alerts.GovernanceNotifier`: the log,
 plus e-mail and/or the webhook when configured) listing, per dataset it reads, the breaking changes now
 merged and the notices announced in this merge (what will change, from when). Unconditional columns are
 read by every department: their changes go to one alert for all departments.
@@ -62,7 +62,7 @@ def consumer_notices(old: Catalogue, new: Catalogue, today: date) -> list[Consum
 
 def send(notices: list[ConsumerNotice]) -> int:
     """Send each notice through the alert channel; returns how many were not delivered (each is logged)."""
-    from governance.oversight.notify import GovernanceNotifier, NotificationFailed
+    from governance.alerts import GovernanceNotifier, NotificationFailed
 
     failed = 0
     for notice in notices:

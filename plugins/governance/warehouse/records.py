@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.pipeline.verdict import FLAGGED, PASSED
-from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres, write_transaction
+from governance.warehouse.migrate import ensure_schema
 
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
 
@@ -68,9 +69,9 @@ quarantine = sa.Table(
     sa.CheckConstraint("status IN ('open', 'closed')", name="ck_quarantine_status"),
     sa.Index("ix_quarantine_run", "run_id", "dataset_key"),
     sa.Index("ix_quarantine_open", "dataset_key", "status"),
+    sa.Index("ix_quarantine_key", "dataset_key", "key_token"),
     comment="隔离区: 未通过校验的记录",
 )
-quarantine_key_index = sa.Index("ix_quarantine_key", quarantine.c.dataset_key, quarantine.c.key_token)
 
 # Key management (governance.masking.registry, rotation, pseudonym_rotation). No key material, no values.
 key_registry = sa.Table(
@@ -114,41 +115,14 @@ pseudonym_map = sa.Table(
 )
 
 _JSON_COLUMNS = ("masked_columns", "leak_findings", "quarantined_by_rule", "standards_versions")
-# Columns added to run_record after it was first deployed: an older table gets them on the next write.
-_ADDED_RUN_COLUMNS = ("delivered_at", "standard_version", "suite_version", "standards_commit", "standards_versions")
 _QUARANTINE_FIELDS = ("source_file", "source_line", "rules", "masked_row", "raw_row_encrypted", "status",
                       "closed_by_run", "key_token")
 _CLOSE_BATCH = 1000  # entry ids per UPDATE, well under every driver's bound-parameter limit
 
 
 def ensure_governance_tables(engine: sa.Engine) -> None:
-    """Create ``governance.run_record`` and ``governance.quarantine`` if missing."""
-    with write_transaction(engine) as connection:
-        ddl_lock(connection, "governance-tables")
-        metadata.create_all(connection)
-        _add_key_token_column(connection)
-        _add_run_record_columns(connection)
-
-
-def _add_key_token_column(connection: sa.Connection) -> None:
-    """A quarantine table created before entries carried a key token gets the column and its index."""
-    columns = sa.inspect(connection).get_columns(quarantine.name, schema=GOVERNANCE_SCHEMA)
-    if "key_token" not in {column["name"] for column in columns}:
-        connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{quarantine.name} ADD COLUMN key_token "
-                                   "VARCHAR(64)"))
-        quarantine_key_index.create(connection, checkfirst=True)
-
-
-def _add_run_record_columns(connection: sa.Connection) -> None:
-    """A run_record table created before runs recorded their delivery time and standards versions gets those
-    columns (NULL for the runs already recorded: unknown)."""
-    present = {column["name"] for column in sa.inspect(connection).get_columns(run_record.name,
-                                                                                schema=GOVERNANCE_SCHEMA)}
-    for name in _ADDED_RUN_COLUMNS:
-        if name not in present:
-            column_type = run_record.c[name].type.compile(dialect=connection.dialect)
-            connection.execute(sa.text(f"ALTER TABLE {GOVERNANCE_SCHEMA}.{run_record.name} ADD COLUMN {name} "
-                                       f"{column_type}"))
+    """The ``governance`` schema at head (its Alembic migrations: :mod:`governance.warehouse.migrate`)."""
+    ensure_schema(engine)
 
 
 def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:

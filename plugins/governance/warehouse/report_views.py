@@ -14,7 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from governance.warehouse.engine import GOVERNANCE_SCHEMA, ddl_lock, is_postgres, write_transaction
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, write_transaction
+from governance.warehouse.migrate import ensure_schema
 
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
 
@@ -32,42 +33,15 @@ report_view = sa.Table(
     comment="原始隔离报告查看日志(只增不改)",
 )
 
-_POSTGRES_GUARDS = (
-    """CREATE OR REPLACE FUNCTION governance.report_view_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'governance.report_view is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-    END $$""",
-    "REVOKE UPDATE, DELETE, TRUNCATE ON governance.report_view FROM PUBLIC",
-    """CREATE OR REPLACE TRIGGER report_view_append_only BEFORE UPDATE OR DELETE ON governance.report_view
-    FOR EACH ROW EXECUTE FUNCTION governance.report_view_refuse()""",
-    """CREATE OR REPLACE TRIGGER report_view_no_truncate BEFORE TRUNCATE ON governance.report_view
-    FOR EACH STATEMENT EXECUTE FUNCTION governance.report_view_refuse()""",
-)
-_SQLITE_GUARDS = (
-    """CREATE TRIGGER IF NOT EXISTS governance.report_view_no_update BEFORE UPDATE ON report_view
-    BEGIN SELECT RAISE(ABORT, 'governance.report_view is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS governance.report_view_no_delete BEFORE DELETE ON report_view
-    BEGIN SELECT RAISE(ABORT, 'governance.report_view is append-only'); END""",
-)
-_READY: set[str] = set()  # engine URLs whose table and guards exist (checked once per process)
-
-
 def ensure_report_view_table(engine: sa.Engine) -> None:
-    """Create the table and its append-only guards if missing (idempotent, serialised)."""
-    with write_transaction(engine) as connection:
-        ddl_lock(connection, "report-view-table")
-        metadata.create_all(connection)
-        for statement in _POSTGRES_GUARDS if is_postgres(connection) else _SQLITE_GUARDS:
-            connection.execute(sa.text(statement))
-    _READY.add(str(engine.url))
+    """The table and its append-only guards (the ``governance`` schema's migrations) at head."""
+    ensure_schema(engine)
 
 
 def log_report_view(engine: sa.Engine, *, viewer: str, department: str, dataset: str, report: str,
                     allowed: bool) -> None:
     """Append one row, committed before returning (raises if it cannot be written)."""
-    if str(engine.url) not in _READY:
-        ensure_report_view_table(engine)
+    ensure_report_view_table(engine)
     with write_transaction(engine) as connection:
         connection.execute(report_view.insert().values(
             at=datetime.now(UTC).replace(tzinfo=None), viewer=viewer[:250], department=department[:100],
@@ -77,8 +51,7 @@ def log_report_view(engine: sa.Engine, *, viewer: str, department: str, dataset:
 
 def report_views(engine: sa.Engine, since: datetime, limit: int = 1000) -> list[dict[str, Any]]:
     """The newest rows since ``since`` (naive UTC), newest first."""
-    if str(engine.url) not in _READY:
-        ensure_report_view_table(engine)
+    ensure_report_view_table(engine)
     query = (sa.select(report_view).where(report_view.c.at >= since)
              .order_by(report_view.c.at.desc(), report_view.c.id.desc()).limit(limit))
     with engine.connect() as connection:

@@ -1,14 +1,16 @@
-"""Alerts for people on call: always a log line, plus e-mail and/or a webhook when configured.
+"""The platform's one alert path: always a log line, plus e-mail and/or a webhook when configured.
 
 :class:`GovernanceNotifier` is an Airflow notifier (``BaseNotifier``), so the same object serves
-the hourly freshness check (called from the task) and the nightly DAGs' Deadline Alerts (named in
-a ``SyncCallback``; the executor instantiates it with the callback kwargs and calls it with the
-deadline's context). Channels come from settings when it runs, never from the DAG file, so
-addresses and URLs are not baked into serialized DAGs.
+the nightly DAGs' failure callbacks and Deadline Alerts (named in a ``SyncCallback``; the executor
+instantiates it with the callback kwargs and calls it with the deadline's context), the hourly
+freshness check, the delivery-window and standards notices (called from tasks), and the sharing
+API's security events (called from its alert thread). Channels come from settings when it runs,
+never from the DAG file, so addresses and URLs are not baked into serialized DAGs.
 
 E-mail goes through the smtp provider's ``SmtpNotifier`` (the SMTP connection holds server and
-credentials); the webhook receives a small JSON document (subject, message, source). Every channel
-is tried even when another fails; a failure is logged and then raised as
+credentials); the webhook (``GOVERNANCE_ALERT_WEBHOOK_URL``) receives one JSON shape for every alert:
+``{"source", "subject", "message", "details"}``. Every channel is tried even when another fails; a
+failure is logged (never the webhook's URL, which may carry a token) and then raised as
 :class:`NotificationFailed`, so the caller can remember the alert was not delivered.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ from airflow.sdk.bases.notifier import BaseNotifier
 
 from governance.settings import get_settings
 
-log = logging.getLogger("governance.oversight.alerts")
+log = logging.getLogger("governance.alerts")
 WEBHOOK_TIMEOUT_S = 10.0
 
 
@@ -39,12 +41,15 @@ class GovernanceNotifier(BaseNotifier):
     :param message: plain text; e-mailed as preformatted HTML, posted as JSON.
     :param email_to: recipients (default: ``GOVERNANCE_ALERT_EMAIL_TO``, comma-separated; empty: no mail).
     :param webhook_url: default ``GOVERNANCE_ALERT_WEBHOOK_URL`` (empty: no webhook).
+    :param details: machine-readable facts for the webhook (counts, keys; never data values).
+    :param post: sends the webhook's JSON (default an HTTP POST); the sharing API's tests record it instead.
     """
 
     template_fields = ("subject", "message")
 
     def __init__(self, subject: str, message: str = "", *, email_to: str | Sequence[str] | None = None,
                  webhook_url: str | None = None, smtp_conn_id: str | None = None, level: str = "warning",
+                 details: Mapping[str, Any] | None = None, post: Callable[[str, dict[str, Any]], None] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)  # BaseNotifier takes the deadline callback's ``context``
         settings = get_settings()
@@ -58,6 +63,8 @@ class GovernanceNotifier(BaseNotifier):
         self.webhook_url = settings.alert_webhook_url if webhook_url is None else webhook_url
         self.smtp_conn_id = smtp_conn_id or settings.alert_smtp_conn_id
         self.level = level
+        self.details = dict(details or {})
+        self.post = post or post_json
 
     @property
     def channels(self) -> list[str]:
@@ -75,7 +82,7 @@ class GovernanceNotifier(BaseNotifier):
             try:
                 self._post()
             except Exception as error:
-                failures.append(f"webhook: {type(error).__name__}: {error}")
+                failures.append(f"webhook: {_without_url(error)}")
         if failures:
             for failure in failures:
                 log.error("alert not delivered (%s): %s", self.subject, failure)
@@ -89,6 +96,26 @@ class GovernanceNotifier(BaseNotifier):
                      smtp_conn_id=self.smtp_conn_id).notify(context)
 
     def _post(self) -> None:
-        payload = {"source": "governance", "subject": self.subject, "message": self.message}
-        response = httpx.post(self.webhook_url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
-        response.raise_for_status()
+        self.post(self.webhook_url, {"source": "governance", "subject": self.subject, "message": self.message,
+                                     "details": self.details})
+
+
+def post_json(url: str, payload: dict[str, Any]) -> None:
+    response = httpx.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+    response.raise_for_status()
+
+
+def _without_url(error: Exception) -> str:
+    """The failure without the webhook's address (httpx puts it in its messages; it may hold a token)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"HTTP {error.response.status_code}"
+    return type(error).__name__
+
+
+def run_failed(dag_id: str) -> GovernanceNotifier:
+    """The DAG-level failure callback of a dataset DAG: one alert per failed run (not per task or retry)."""
+    return GovernanceNotifier(
+        subject=f"[夜间运行失败] {dag_id}: run failed",
+        message=(f"{dag_id} 的运行 {{{{ dag_run.run_id }}}} 失败, 本数据集的共享数据未更新; 原因见运行记录和任务日志。"
+                 f"\nThe run {{{{ dag_run.run_id }}}} of {dag_id} failed: the shared data was not updated. "
+                 "The run record and the task logs say why."))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the ``governance`` schema, applied by :mod:`governance.warehouse.migrate`."""
