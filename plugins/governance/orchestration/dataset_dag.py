@@ -24,6 +24,7 @@ from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.failures import fail_fast
 from governance.orchestration.landing_watch import event_business_date, landing_asset
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
+from governance.pipeline import contracts  # small: pydantic models, which parsing the standards loads anyway
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
@@ -125,7 +126,7 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         def publish(**context: Any) -> dict:
             summary = _execute(_run(key, context), "publish", _steps().publish)
             # rows, load mode, table and the standard and suite they were validated against (counts, never values)
-            context["outlet_events"][asset].extra = _contracts().asset_extra(summary, context["run_id"])
+            context["outlet_events"][asset].extra = contracts.asset_extra(summary, context["run_id"])
             return summary
 
         @task(task_id="record")
@@ -163,13 +164,6 @@ def _chunked() -> ModuleType:
     return chunked
 
 
-def _contracts() -> ModuleType:
-    """The typed step summaries (pydantic), imported when a task runs (as ``_steps``)."""
-    from governance.pipeline import contracts
-
-    return contracts
-
-
 def _run(dataset_key: str, context: dict[str, Any]) -> Run:
     confirm = (context.get("params") or {}).get("confirm_shrink")
     return _steps().Run.create(dataset_key, context["run_id"], business_date(context),
@@ -203,7 +197,7 @@ def _execute(run: Run, step: str, function: Callable[..., Any], *args: Any) -> A
 
     try:
         with run.area.step_lock(step):
-            return redact_json(_contracts().as_json(function(run, *args)))
+            return redact_json(contracts.as_json(function(run, *args)))
     except Exception as error:
         full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
         if full is None:
