@@ -13,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from governance.demo import write_demo_data
+from governance.errors import retry_can_help
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
+from governance.pipeline.steps import IncompleteOutput
 from governance.settings import get_settings
 from governance.sources.delivery import write_manifest
 
@@ -104,3 +106,19 @@ def test_chunks_equal_one_chunk(night, dataset_key: str, chunk_rows: int) -> Non
     for run in (whole, parts):
         record = steps.record(run)
         assert record.rows_published == record.rows_passed
+
+
+def test_the_publish_step_itself_refuses_an_incomplete_masked_output(night) -> None:
+    """Any caller of ``steps.publish`` (not only the DAG's task) gets the completeness check, and no retry helps."""
+    run = steps.Run.create(RESIDENTS, "manual__incomplete", DAY)
+    steps.pull(run)
+    validated = chunked.validate_and_mask(run, 700)
+    assert validated.chunks == 4
+    (run.area.masked / "part-00001.parquet").unlink()  # what a second process resetting the run leaves behind
+    with pytest.raises(IncompleteOutput, match=rf"in 3 part\(s\) but validate passed {validated.rows_passed} "
+                                               r"row\(s\) in 4 chunk\(s\); nothing was published") as refused:
+        steps.publish(run)
+    assert not retry_can_help(refused.value)
+    assert run.area.read_step("publish") == {}
+    with run.engine.connect() as connection:
+        assert not sa.inspect(connection).has_table("public_security__resident_population", schema="shared")
