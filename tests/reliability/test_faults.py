@@ -180,7 +180,8 @@ def test_publish_refuses_a_masked_output_that_does_not_add_up(tmp_path: Path, wa
     try:
         with engine.connect() as connection:
             assert not sa.inspect(connection).has_table("public_security__resident_population", schema="shared")
-        assert run_records(engine, RESIDENTS)[SCHEDULED]["rows_published"] == 0
+        failed = run_records(engine, RESIDENTS)[SCHEDULED]
+        assert failed["rows_published"] == 0 and failed["message"].startswith("IncompleteOutput: ")  # not the wrapper
 
         assert not tasks.run(SCHEDULED, DAY, start="mask_chunk", chunks=[1]).failed
         record = run_records(engine, RESIDENTS)[SCHEDULED]

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from governance import masking, validation, warehouse
-from governance.errors import ConfigurationError, DataError
+from governance.errors import ConfigurationError, DataError, GovernanceError
 from governance.masking import checks as key_checks
 from governance.pipeline import quarantine
 from governance.pipeline.chunks import iter_parts
@@ -254,8 +254,12 @@ def _close_resolved_quarantine(run: Run) -> int:
 
 
 def _failure_message(error: BaseException | None) -> str | None:
+    """The error's class and message; under ``fail_fast``'s AirflowFailException, the governance error it
+    wraps, so the record names what failed (``IncompleteOutput``, ``RunFailed``), not the wrapper."""
     if error is None:
         return None
+    if isinstance(error.__cause__, GovernanceError):
+        error = error.__cause__
     return f"{type(error).__name__}: {error}"[:2000]
 
 
