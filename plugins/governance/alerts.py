@@ -24,13 +24,14 @@ from typing import Any
 import httpx
 from airflow.sdk.bases.notifier import BaseNotifier
 
+from governance.errors import TransientError
 from governance.settings import get_settings
 
 log = logging.getLogger("governance.alerts")
 WEBHOOK_TIMEOUT_S = 10.0
 
 
-class NotificationFailed(Exception):
+class NotificationFailed(TransientError):
     """At least one configured channel could not deliver the alert (the log line was written)."""
 
 

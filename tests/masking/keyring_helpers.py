@@ -94,9 +94,13 @@ def allowance_rows(people: range) -> list[dict]:
 
 
 def resident_rows(people: range) -> list[dict]:
-    return [{"id_number": resident_id(n), "name": "李四", "gender": "1", "birth_date": "1990-01-01",
-             "ethnicity": "01", "region_code": "330106", "address": "浙江省杭州市西湖区文三路1号",
-             "mobile": "13800000000", "updated_at": "2026-11-27 08:00:00"} for n in people]
+    """Birth date and gender as the identifier says (GB 11643: digits 7-14; an odd 17th digit is male), as the
+    suite checks: these rows pass validation."""
+    ids = [resident_id(n) for n in people]
+    return [{"id_number": id_, "name": "李四", "gender": "1" if int(id_[16]) % 2 else "2",
+             "birth_date": f"{id_[6:10]}-{id_[10:12]}-{id_[12:14]}", "ethnicity": "01", "region_code": "330106",
+             "address": "浙江省杭州市西湖区文三路1号", "mobile": "13800000000", "updated_at": "2026-11-27 08:00:00"}
+            for id_ in ids]
 
 
 def insurance_rows(people: range) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Wrong, missing and stale keys fail the pipeline's mask step, through ``governance.pipeline.steps``, before
-anything is published; first use registers each key id with its fingerprint. Errors never carry keys."""
+"""Wrong, missing and stale keys fail the pipeline's mask step (the chunked path the DAG runs) before anything is
+published; first use registers each key id with its fingerprint. Errors never carry keys."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import pandas as pd
 import pytest
 from keyring_helpers import ALLOWANCE, DAY, RESIDENTS, ROWS, assert_no_key_material, table_rows
 
+from governance.errors import retry_can_help
 from governance.masking import rotation
 from governance.masking.keys import Keyring, KeyringError, fingerprint, generate_keyring
 from governance.masking.registry import load_registry
-from governance.pipeline import steps
+from governance.pipeline import chunked, steps
+from governance.pipeline.chunks import iter_parts
+from governance.pipeline.contracts import PublishSummary
 from governance.settings import get_settings
 
 TABLE = "shared.civil_affairs__subsistence_allowance"
@@ -22,16 +25,19 @@ TABLE = "shared.civil_affairs__subsistence_allowance"
 
 @pytest.fixture
 def run_for(warehouse_url, tmp_path, monkeypatch):
-    """``run_for(dataset, people, run_id)``: a pipeline run whose validated rows are already in its work area."""
+    """``run_for(dataset, people, run_id)``: a pipeline run whose pulled rows are already in its work area."""
     # Sharing grants are another concern (and create cluster-wide roles on PostgreSQL): not applied here.
     monkeypatch.setattr(steps, "apply_grants", lambda *args, **kwargs: SimpleNamespace(applied=False, grants=None))
-    settings = dataclasses.replace(get_settings(), work_root=tmp_path / "work", reports_root=tmp_path / "reports",
-                                   warehouse_url=warehouse_url)
+    settings = dataclasses.replace(get_settings(), var_root=tmp_path, work_root=tmp_path / "work",
+                                   reports_root=tmp_path / "reports", warehouse_url=warehouse_url)
     made = []
 
     def make(dataset: str, people: range, run_id: str) -> steps.Run:
         run = steps.Run(dataset, run_id, DAY, settings)
-        pd.DataFrame(ROWS[dataset](people), dtype="string[pyarrow]").to_parquet(run.area.passed, index=False)
+        rows = pd.DataFrame(ROWS[dataset](people), dtype="string[pyarrow]")
+        rows["_source_file"] = pd.Series("drop.csv", index=rows.index, dtype="string[pyarrow]")
+        rows["_source_line"] = pd.RangeIndex(2, len(rows) + 2).astype("int64")
+        rows.to_parquet(run.area.received, index=False)
         made.append(run)
         return run
 
@@ -41,16 +47,16 @@ def run_for(warehouse_url, tmp_path, monkeypatch):
             run.engine.dispose()
 
 
-def mask_and_publish(run: steps.Run) -> dict:
-    """The two tasks in DAG order: publish runs only if mask succeeded."""
-    steps.mask(run)
+def mask_and_publish(run: steps.Run) -> PublishSummary:
+    """The tasks in DAG order from plan: publish runs only if mask succeeded."""
+    chunked.validate_and_mask(run)
     return steps.publish(run)
 
 
 def test_first_run_registers_each_key_with_its_fingerprint(run_for, keyring_file):
     keyring = keyring_file.load()
     run = run_for(ALLOWANCE, range(1, 6), "night-1")
-    assert mask_and_publish(run)["rows_published"] == 5
+    assert mask_and_publish(run).rows_published == 5
     registry = load_registry(run.engine)
     assert {key_id: (row.kind, row.fingerprint, row.status) for key_id, row in registry.items()} == {
         keyring.pseudonym_active: ("pseudonym", fingerprint(keyring.pseudonym_key), "active"),
@@ -84,8 +90,8 @@ def test_a_wrong_key_under_a_registered_id_fails_the_mask_step_before_publish(ru
                               f"{registered}, configured {fingerprint(other)}): the wrong key is configured; "
                               "nothing was published")
     assert_no_key_material(message + repr(error.value), right, wrong)
-    assert isinstance(error.value, steps.DATA_ERRORS)  # the task fails at once, no retry
-    assert not second.area.masked.exists()
+    assert not retry_can_help(error.value)  # the task fails at once, no retry
+    assert not iter_parts(second.area.masked)
     assert table_rows(second.engine, TABLE, "id_number", "benefit_amount") == published
 
 
@@ -95,7 +101,7 @@ def test_a_missing_keyring_fails_the_mask_step_before_publish(run_for, keyring_f
     run = run_for(ALLOWANCE, range(1, 6), "night-1")
     with pytest.raises(KeyringError, match="Airflow Variable governance_keyring is not set") as error:
         mask_and_publish(run)
-    assert not run.area.masked.exists()
+    assert not iter_parts(run.area.masked)
     with run.engine.connect() as connection:
         assert not connection.dialect.has_table(connection, "civil_affairs__subsistence_allowance", schema="shared")
     assert_no_key_material(str(error.value), keyring)
@@ -108,7 +114,7 @@ def test_a_regenerated_keyring_is_refused(run_for, keyring_file):
     with pytest.raises(KeyringError, match=r"the registry's active pseudonym key ps-.* is not in the keyring: "
                                            r"the wrong keyring is configured"):
         mask_and_publish(run)
-    assert not run.area.masked.exists()
+    assert not iter_parts(run.area.masked)
 
 
 def test_ciphertexts_under_a_key_removed_from_the_keyring_fail_at_mask_time(run_for, keyring_file):
@@ -130,7 +136,7 @@ def test_ciphertexts_under_a_key_removed_from_the_keyring_fail_at_mask_time(run_
         f"encrypted values under key {first.encryption_active} are published ({TABLE}.benefit_amount: 5) but that "
         "key is not in the keyring; keep retired keys until rotation completes (restore it to governance_keyring); "
         "nothing was published")
-    assert not run.area.masked.exists()
+    assert not iter_parts(run.area.masked)
     assert_no_key_material(str(error.value), first, rotated)
 
 
@@ -148,14 +154,14 @@ def test_an_older_copy_of_the_keyring_is_refused_after_a_rotation(run_for, keyri
                                            "registered as retired"):
         mask_and_publish(again)
     keyring_file.write(current)
-    assert mask_and_publish(run_for(ALLOWANCE, range(1, 6), "night-3"))["rows_published"] == 5
+    assert mask_and_publish(run_for(ALLOWANCE, range(1, 6), "night-3")).rows_published == 5
 
 
 def test_a_run_masked_before_a_rotation_completed_cannot_publish(run_for, keyring_file, catalogue):
     old = keyring_file.load()
     mask_and_publish(run_for(ALLOWANCE, range(1, 6), "night-1"))
     late = run_for(ALLOWANCE, range(1, 9), "night-2")
-    steps.mask(late)  # masked with the old key; the publish task has not run yet
+    chunked.validate_and_mask(late)  # masked with the old key; the publish task has not run yet
     rotation.rotate_encryption(late.engine, catalogue, old, secrets_dir=keyring_file.secrets_dir)
     with pytest.raises(KeyringError, match=f"encrypted with key {old.encryption_active}, retired by a key rotation"):
         steps.publish(late)

@@ -132,13 +132,7 @@ def test_number_cells_in_text_columns_are_quarantined_and_never_published(night,
     assert received.loc[1, "id_number"] == ID_DIGITS  # the digits the number cell holds, as Excel shows them
     assert received.loc[2, "id_number"] == FAILING_ID_DIGITS
     assert received.loc[3, "employer_credit_code"] == CODE_DIGITS
-    plan = chunked.plan(run, chunk_rows=8)  # the number cells spread over two chunks
-    for chunk in plan["chunks"]:
-        chunked.validate_chunk(run, chunk)
-    summary = chunked.finish_validate(run)
-    for chunk in plan["chunks"]:
-        chunked.mask_chunk(run, chunk)
-    chunked.finish_mask(run)
+    summary = chunked.validate_and_mask(run, chunk_rows=8)  # the number cells spread over two chunks
     steps.publish(run)
     steps.record(run)
 
@@ -148,8 +142,8 @@ def test_number_cells_in_text_columns_are_quarantined_and_never_published(night,
     rules = dict(zip(quarantined["_source_line"], quarantined["_rules"], strict=True))
     assert rules[3] == "id_number.text_cell" and rules[5] == "employer_credit_code.text_cell"
     assert rules[10] == "id_number.text_cell; insurance_type.text_cell"
-    assert summary["quarantined_by_rule"]["id_number.text_cell"] == 3
-    assert summary["rows_quarantined"] == 10 and summary["rows_passed"] == len(expected) - 10
+    assert summary.quarantined_by_rule["id_number.text_cell"] == 3
+    assert summary.rows_quarantined == 10 and summary.rows_passed == len(expected) - 10
 
     as_read = received.drop(columns=[c for c in received.columns if c.startswith("_")])
     ids = mask_frame(as_read, run.catalogue.columns(run.dataset), load_keyring()).frame["id_number"]
@@ -161,28 +155,30 @@ def test_number_cells_in_text_columns_are_quarantined_and_never_published(night,
     assert published == {ids[line - 2] for line in published_lines}
     assert entries == 10 and len(published) == len(published_lines) == 2 + CLEAN_ROWS
 
-    report = next(Path(path) for path in summary["reports"] if path.endswith(".csv"))
+    report = next(Path(path) for path in summary.reports if path.endswith(".csv"))
     with report.open(encoding="utf-8-sig", newline="") as handle:
         lines = {int(row["source_line"]): row for row in csv.DictReader(handle)}
     assert lines[3]["reasons"] == "numeric_cell" and lines[3]["说明"] == EXPLANATIONS["numeric_cell"]
     assert "文本" in lines[3]["说明"] and "单引号" in lines[3]["说明"]
     assert lines[9]["说明"] == EXPLANATIONS["bad_date"]
-    assert "说明" in next(Path(path) for path in summary["reports"] if path.endswith(".html")).read_text()
+    assert "说明" in next(Path(path) for path in summary.reports if path.endswith(".html")).read_text()
 
 
-def test_one_piece_validate_step_and_preview_agree(night, catalogue) -> None:
-    """The unchunked validate step and ``suites preview`` read the same marks and report the same rule."""
+def test_one_chunk_run_and_preview_agree(night, catalogue) -> None:
+    """A run of one chunk (the whole drop at once) and ``suites preview`` read the same marks and report the
+    same rule."""
     dataset = catalogue.dataset(ENROLMENT)
     expected = cases(CALENDAR_WINDOWS_1900)
     folder = landing_folder(night.landing_root, dataset, DAY)
     folder.mkdir(parents=True)
     write_workbook(folder / "enrolment.xlsx", [row for row, _ in expected.values()], CALENDAR_WINDOWS_1900)
     write_manifest(folder, dataset, DAY, "test export")
-    run = steps.Run.create(ENROLMENT, "one_piece", DAY)
+    run = steps.Run.create(ENROLMENT, "one_chunk", DAY)
     steps.pull(run)
-    summary = steps.validate(run)
-    assert summary["quarantined_by_rule"]["id_number.text_cell"] == 3
-    assert summary["rows_quarantined"] == sum(reason is not None for _, reason in expected.values())
+    summary = chunked.validate_and_mask(run)
+    assert summary.chunks == 1
+    assert summary.quarantined_by_rule["id_number.text_cell"] == 3
+    assert summary.rows_quarantined == sum(reason is not None for _, reason in expected.values())
     result = preview(catalogue, ENROLMENT, folder / "enrolment.xlsx")
     by_rule = {rule.rule: rule for rule in result.rules}
     assert by_rule["id_number.text_cell"].failing_rows == 3
@@ -265,10 +261,7 @@ def test_demo_workbook_quarantines_its_number_cells_as_planted(night, catalogue)
     defects = next(drop for drop in drops if drop.dataset == ENROLMENT).defects
     run = steps.Run.create(ENROLMENT, "demo_workbook", DAY)
     steps.pull(run)
-    plan = chunked.plan(run)
-    for chunk in plan["chunks"]:
-        chunked.validate_chunk(run, chunk)
-    summary = chunked.finish_validate(run)
+    summary = chunked.validate_and_mask(run)
     quarantined = pd.read_parquet(run.area.quarantined)
     numeric = quarantined["_reasons"].str.contains("numeric_cell")
     assert numeric.sum() == defects["id_number_cell"] + defects["code_number_cell"] + \
@@ -276,7 +269,7 @@ def test_demo_workbook_quarantines_its_number_cells_as_planted(night, catalogue)
     assert (quarantined.loc[numeric, "_reasons"] == "numeric_cell").all()
     repeated_only = (quarantined["_reasons"] == "duplicate_key").sum()
     assert len(quarantined) - repeated_only == sum(defects.values()) - defects["duplicate_key"]
-    assert summary["verdict"] == "passed_with_quarantine"
+    assert summary.verdict == "passed_with_quarantine"
 
 
 def test_a_number_cell_reports_numeric_cell_alone_for_its_column(catalogue) -> None:

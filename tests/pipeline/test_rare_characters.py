@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pipeline_support import validate_and_mask_in_chunks
 
 from governance.masking import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
@@ -70,7 +69,7 @@ def night(tmp_path: Path, monkeypatch, catalogue, warehouse_url):
 def run_chunked(chunk_rows: int) -> steps.Run:
     run = steps.Run.create(REGISTER, "manual__rare_names", DAY)
     steps.pull(run)
-    assert len(validate_and_mask_in_chunks(run, chunk_rows)) > 1
+    assert chunked.validate_and_mask(run, chunk_rows).chunks > 1
     steps.publish(run)
     steps.record(run)
     return run
@@ -138,17 +137,11 @@ def test_utf8_drop_with_extension_b_to_g_names_is_published(tmp_path: Path, monk
 
     run = steps.Run.create(RESIDENTS, "manual__extension_names", DAY)
     steps.pull(run)
-    plan = chunked.plan(run, 3)
-    for chunk in plan["chunks"]:
-        chunked.validate_chunk(run, chunk)
-    validate = chunked.finish_validate(run)
-    for chunk in plan["chunks"]:
-        chunked.mask_chunk(run, chunk)
-    chunked.finish_mask(run)
+    validate = chunked.validate_and_mask(run, 3)
     steps.publish(run)
 
     assert run.area.read_step("pull")["normalised"] == {"name.separator_dot": 2}
-    assert validate["rows_quarantined"] == 0 and validate["rows_passed"] == len(EXTENSION_NAMES)
+    assert validate.rows_quarantined == 0 and validate.rows_passed == len(EXTENSION_NAMES)
     assert pd.read_parquet(run.area.received)["name"].tolist()[:8] == EXTENSION_NAMES[:8]
     with run.engine.connect() as connection:
         names = pd.read_sql(sa.text(f"SELECT name FROM {run.area.read_step('publish')['table']}"), connection)

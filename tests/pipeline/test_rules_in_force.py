@@ -14,11 +14,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from pipeline_support import validate_and_mask_in_chunks
 
 from governance.demo import write_demo_data
 from governance.masking import generate_keyring, keyring_to_json
-from governance.pipeline import steps
+from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 
 RESIDENTS = "public_security/resident_population"
@@ -60,7 +59,7 @@ def night(day: datetime.date, run_id: str) -> steps.Run:
     """One night through the DAG's chunked path: pull, plan, validate chunks, mask chunks, publish, record."""
     run = steps.Run.create(RESIDENTS, run_id, day)
     steps.pull(run)
-    validate_and_mask_in_chunks(run, 157)
+    chunked.validate_and_mask(run, 157)
     run.asset_extra = publish_task(run)
     steps.record(run)
     return run

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from governance.demo import write_demo_data
 from governance.masking import generate_keyring, keyring_to_json, load_keyring, mask_frame
 from governance.pipeline import chunked, steps
+from governance.pipeline.chunks import iter_parts
 from governance.settings import get_settings
 from governance.sources import SourceError, files, pull_dataset
 from governance.sources.database import read_query
@@ -372,13 +373,12 @@ def test_a_long_value_under_the_limits_is_quarantined_by_its_length_rule(night, 
         workbook.save(path)
         redeliver(path)
     run = steps.Run.create(key, f"long_{kind}", DAY)
-    received = steps.pull(run)["rows_received"]
-    summary = steps.validate(run)
-    assert summary["quarantined_by_rule"].get(f"{column}.max_length") == 1
+    received = steps.pull(run).rows_received
+    summary = chunked.validate_and_mask(run)
+    assert summary.quarantined_by_rule.get(f"{column}.max_length") == 1
     quarantined = pd.read_parquet(run.area.quarantined)
     assert quarantined.loc[quarantined["_rules"].str.contains(f"{column}.max_length"), "_source_line"].tolist() == [2]
-    steps.mask(run)
-    assert steps.publish(run)["rows_published"] == received - summary["rows_quarantined"] > 0
+    assert steps.publish(run).rows_published == received - summary.rows_quarantined > 0
 
 
 @pytest.fixture
@@ -506,10 +506,10 @@ def shared_tables(run: steps.Run) -> list[str]:
 def failed_run(run: steps.Run, *reasons: str) -> None:
     steps.pull(run)
     with pytest.raises(steps.RunFailed) as error:
-        steps.validate(run)
+        chunked.validate_and_mask(run)
     for reason in reasons:
         assert reason in str(error.value), str(error.value)
-    assert RESIDENT_TABLE not in shared_tables(run) and not run.area.masked.exists()
+    assert RESIDENT_TABLE not in shared_tables(run) and not iter_parts(run.area.masked)  # stopped before masking
 
 
 def test_header_only_fails_the_verdict_and_publishes_nothing(night) -> None:
@@ -527,10 +527,9 @@ def test_columns_in_another_order_are_published_by_name(night) -> None:
     order = [8, 7, 6, 5, 4, 3, 2, 1, 0]
     rewrite(resident_drop(night), lambda rows: [[row[i] for i in order] for row in rows])
     run = steps.Run.create(RESIDENTS, "reordered", DAY)
-    received = steps.pull(run)["rows_received"]
-    assert steps.validate(run)["verdict"] == "passed"
-    steps.mask(run)
-    assert steps.publish(run)["rows_published"] == received
+    received = steps.pull(run).rows_received
+    assert chunked.validate_and_mask(run).verdict == "passed"
+    assert steps.publish(run).rows_published == received
     with run.engine.connect() as connection:
         regions = connection.execute(sa.text(f"SELECT region_code FROM shared.{RESIDENT_TABLE}")).scalars().all()
     assert len(regions) == received and all(str(region).isdigit() for region in regions)
@@ -539,14 +538,13 @@ def test_columns_in_another_order_are_published_by_name(night) -> None:
 def test_duplicate_primary_keys_are_quarantined_and_never_published(night) -> None:
     rewrite(resident_drop(night), lambda rows: [*rows, rows[1], rows[1]])
     run = steps.Run.create(RESIDENTS, "duplicates", DAY)
-    received = steps.pull(run)["rows_received"]
-    summary = steps.validate(run)
-    assert summary["verdict"] == "passed_with_quarantine"
-    assert summary["quarantined_by_rule"] == {"id_number.unique": 3}  # every occurrence, none kept
+    received = steps.pull(run).rows_received
+    summary = chunked.validate_and_mask(run)
+    assert summary.verdict == "passed_with_quarantine"
+    assert summary.quarantined_by_rule == {"id_number.unique": 3}  # every occurrence, none kept
     quarantined = pd.read_parquet(run.area.quarantined)
     assert quarantined["_source_line"].tolist() == [2, received, received + 1]
-    steps.mask(run)
-    assert steps.publish(run)["rows_published"] == received - 3
+    assert steps.publish(run).rows_published == received - 3
 
 
 def test_duplicate_keys_across_two_files_of_one_drop_are_all_quarantined(night) -> None:
@@ -564,21 +562,16 @@ def test_duplicate_keys_across_two_files_of_one_drop_are_all_quarantined(night) 
     redeliver(path)
     run = steps.Run.create(RESIDENTS, "two_files", DAY)
     pulled = steps.pull(run)
-    assert [Path(name).name for name in pulled["files"]] == ["a.csv", "b.csv"]
-    plan = chunked.plan(run, chunk_rows=len(body) // 2 + 1)
-    assert len(plan["chunks"]) == 2 and plan["unique_rows"] == 2
-    for chunk in plan["chunks"]:
-        chunked.validate_chunk(run, chunk)
-    summary = chunked.finish_validate(run)
-    assert summary["quarantined_by_rule"] == {"id_number.unique": 2}
+    assert [Path(name).name for name in pulled.files] == ["a.csv", "b.csv"]
+    summary = chunked.validate_and_mask(run, chunk_rows=len(body) // 2 + 1)
+    plan = run.area.read_step("plan")
+    assert len(plan["chunks"]) == summary.chunks == 2 and plan["unique_rows"] == 2
+    assert summary.quarantined_by_rule == {"id_number.unique": 2}
     occurrences = [("a.csv", 2), ("b.csv", len(halves["b.csv"]) + 1)]  # (header on line 1)
     quarantined = pd.read_parquet(run.area.quarantined)
     assert [(Path(name).name, line) for name, line in zip(quarantined["_source_file"], quarantined["_source_line"],
                                                            strict=True)] == occurrences
-    for chunk in plan["chunks"]:
-        chunked.mask_chunk(run, chunk)
-    chunked.finish_mask(run)
-    assert steps.publish(run)["rows_published"] == pulled["rows_received"] - 2 == len(body) - 1
+    assert steps.publish(run).rows_published == pulled.rows_received - 2 == len(body) - 1
     steps.record(run)
     keyring = load_keyring()
     duplicate = pd.DataFrame([dict(zip(header, body[0], strict=True))], dtype="string")
@@ -601,9 +594,9 @@ def test_formula_cells_are_escaped_in_the_quarantine_report(night) -> None:
     rewrite(resident_drop(night), poison)
     run = steps.Run.create(RESIDENTS, "formula", DAY)
     steps.pull(run)
-    summary = steps.validate(run)
-    assert summary["rows_quarantined"] == 2
-    report_csv = next(Path(path) for path in summary["reports"] if path.endswith(".csv"))
+    summary = chunked.validate_and_mask(run)
+    assert summary.rows_quarantined == 2
+    report_csv = next(Path(path) for path in summary.reports if path.endswith(".csv"))
     with report_csv.open(encoding="utf-8-sig", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert "'" + FORMULA in cells and "'@SUM(A1)" in cells
@@ -632,7 +625,7 @@ def test_xlsx_reads_the_declared_sheet_and_flags_merged_cells(night) -> None:
     assert list(received.columns[:len(header)]) == header
     assert received.loc[0, "name"] == kept and pd.isna(received.loc[1, "name"])
     assert SECRET not in received.astype(str).to_numpy().ravel().tolist()
-    summary = steps.validate(run)
-    assert summary["quarantined_by_rule"].get("name.not_null") == 1
+    summary = chunked.validate_and_mask(run)
+    assert summary.quarantined_by_rule.get("name.not_null") == 1
     quarantined = pd.read_parquet(run.area.quarantined)
     assert 3 in quarantined["_source_line"].tolist()

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from validation_support import residents
 
 from governance.masking import generate_keyring, keyring_to_json, pseudonymize
-from governance.pipeline import steps
+from governance.pipeline import chunked, steps
+from governance.pipeline.contracts import RecordSummary
 from governance.pipeline.quarantine import key_tokens, protect_for_warehouse, split_rows
 from governance.pipeline.verdict import CONFIRM_SHRINK_FILE
 from governance.settings import REPO_ROOT, get_settings
@@ -45,9 +46,9 @@ def drop(day: datetime.date, frame: pd.DataFrame) -> None:
     write_manifest(folder, load_catalogue(REPO_ROOT / "standards").dataset(RESIDENTS), day, "test export")
 
 
-def night(day: datetime.date) -> tuple[str, dict]:
+def night(day: datetime.date) -> tuple[str, RecordSummary]:
     run = steps.Run.create(RESIDENTS, f"scheduled__{day.isoformat()}T18:00:00+00:00", day)
-    for step in (steps.pull, steps.validate, steps.mask, steps.publish):
+    for step in (steps.pull, chunked.validate_and_mask, steps.publish):
         step(run)
     return run.run_id, steps.record(run)
 
@@ -70,7 +71,7 @@ def test_a_resent_fixed_row_closes_its_entry(tmp_path: Path, monkeypatch, keyrin
     first.loc[7, "name"] = None  # not resent
     drop(NIGHT_1, first)
     run_1, summary_1 = night(NIGHT_1)
-    assert (summary_1["rows_quarantined"], summary_1["quarantine_closed"]) == (3, 0)
+    assert (summary_1.rows_quarantined, summary_1.quarantine_closed) == (3, 0)
 
     second = people.drop(index=7)
     second.loc[5, "birth_date"] = "1990-02-30"
@@ -79,7 +80,7 @@ def test_a_resent_fixed_row_closes_its_entry(tmp_path: Path, monkeypatch, keyrin
     landing = get_settings().landing_root / "public_security" / "resident_population" / NIGHT_2.isoformat()
     (landing / CONFIRM_SHRINK_FILE).write_text("19", encoding="utf-8")
     run_2, summary_2 = night(NIGHT_2)
-    assert (summary_2["rows_quarantined"], summary_2["rows_published"], summary_2["quarantine_closed"]) == (1, 18, 1)
+    assert (summary_2.rows_quarantined, summary_2.rows_published, summary_2.quarantine_closed) == (1, 18, 1)
 
     run = steps.Run.create(RESIDENTS, run_2, NIGHT_2)
     docs = Path(run.area.read_step("validate")["data_docs"])  # the validate step built the run's Data Docs

@@ -102,12 +102,13 @@ _PRELOAD = ["airflow.sdk", "airflow.models", "governance.pipeline.chunked", "gov
 def _task(task: tuple[str, str, str, int | None]) -> dict:
     """One Airflow task in a fresh process forked from the warm fork server, as a worker forks one per task:
     the same function the DAG's task calls, on the run's work area."""
-    from governance.pipeline import chunked, steps
+    from governance.pipeline import chunked, contracts, steps
 
     name, run_id, day, chunk = task
     run = steps.Run.create(DATASET, run_id, date.fromisoformat(day))
     module = chunked if hasattr(chunked, name) else steps
-    return getattr(module, name)(run) if chunk is None else getattr(module, name)(run, chunk)
+    step = getattr(module, name)
+    return contracts.as_json(step(run) if chunk is None else step(run, chunk))  # as the task returns it (XCom)
 
 
 class _MemorySampler:

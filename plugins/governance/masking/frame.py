@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from governance.errors import ConfigurationError
 from governance.masking import rules
 from governance.masking.keys import Keyring
 from governance.masking.leak_guard import LeakFinding, scan_and_redact
@@ -20,7 +21,7 @@ from governance.masking.untrusted import describe_column
 from governance.standards.catalogue import ResolvedColumn
 
 
-class MaskingError(RuntimeError):
+class MaskingError(ConfigurationError):
     """A column's rule cannot be applied (for example a keyed rule without a keyring)."""
 
 

@@ -25,13 +25,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from governance.errors import ConfigurationError
+
 VARIABLE = "governance_keyring"
 KEY_BYTES = 32
 KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # no ':' - it separates key id and ciphertext
 _KINDS = {"pseudonym": "ps", "encryption": "enc"}
 
 
-class KeyringError(RuntimeError):
+class KeyringError(ConfigurationError):
     """The keyring is missing or malformed. Messages name variables, kinds and key ids, never keys."""
 
 

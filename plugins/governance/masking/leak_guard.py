@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from governance.errors import DataError
 from governance.masking.rules import TEXT, as_text
 from governance.standards.catalogue import ResolvedColumn
 from governance.validation.identifiers import resident_id_reasons
@@ -35,7 +36,7 @@ class LeakFinding:
     action: Literal["redacted", "blocked"]
 
 
-class LeakBlocked(RuntimeError):
+class LeakBlocked(DataError):
     """Unmasked identifiers in columns not graded to hold them; nothing may be published."""
 
     def __init__(self, findings: list[LeakFinding], dataset: str = ""):

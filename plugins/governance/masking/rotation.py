@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from governance.errors import ConfigurationError
 from governance.masking.audit import AuditLog, os_user
 from governance.masking.keys import KEY_BYTES, Keyring, new_key_id
 from governance.masking.keystore import Saved, check_can_save, save_keyring
@@ -46,7 +47,7 @@ PURPOSE = "key rotation"
 BATCH_ROWS = 50_000
 
 
-class RotationError(RuntimeError):
+class RotationError(ConfigurationError):
     """A rotation step was refused or its check failed; what was committed before is consistent."""
 
 

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from governance.errors import ConfigurationError
 from governance.masking.keys import KEY_ID, Keyring
 
 TEXT = pd.StringDtype("pyarrow")
@@ -47,7 +48,7 @@ FALLBACK_CHARS = 6
 Audit = Callable[[dict[str, Any]], None]
 
 
-class DecryptionError(RuntimeError):
+class DecryptionError(ConfigurationError):
     """Ciphertexts could not be decrypted. Messages give counts and key ids, never values."""
 
 

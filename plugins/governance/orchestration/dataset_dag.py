@@ -9,29 +9,34 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
-from functools import partial, wraps
+from functools import partial
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, Param, task
 from airflow.sdk.bases.timetable import BaseTimetable
 from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from governance.alerts import run_failed
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
+from governance.orchestration.failures import fail_fast
 from governance.orchestration.landing_watch import event_business_date, landing_asset
 from governance.orchestration.links import DataDocsLink, DatasetPageLink, QuarantineReportLink
 from governance.orchestration.suite_files import suite_file_problem
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
+from governance.pipeline import contracts  # small: pydantic models, which parsing the standards loads anyway
 from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
 from governance.standards.problems import StandardsError
+
+if TYPE_CHECKING:
+    from governance.pipeline.steps import Run
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 
@@ -156,17 +161,9 @@ def build_dataset_dag(catalogue: Catalogue, dataset: Dataset, settings: Settings
         @_step
         def publish(**context: Any) -> dict:
             run = _run(key, context)
-            summary = _execute(run, "publish", _publish_whole)
-            validated = run.area.read_step("validate")
-            context["outlet_events"][asset].extra = {
-                "rows": summary["rows_published"], "run_id": context["run_id"],
-                # what consumers scheduled on the Asset may want to check before reading (counts, never values)
-                "verdict": validated.get("verdict"), "rows_received": validated.get("rows_received"),
-                "rows_quarantined": validated.get("rows_quarantined"),
-                "quarantined_by_rule": validated.get("quarantined_by_rule") or {},
-                "load_mode": summary["load_mode"], "table": summary["table"],
-                # the standard and suite the rows were validated against (governance.standards.versions)
-                **{field: summary.get(field) for field in ("standard_version", "suite_version", "standards_commit")}}
+            summary = _execute(run, "publish", _steps().publish)
+            # counts, names and versions for consumers scheduled on the Asset (contracts.AssetExtra), never values
+            context["outlet_events"][asset].extra = contracts.asset_extra(summary, run.area, context["run_id"])
             return summary
 
         @task(task_id="record")
@@ -219,7 +216,7 @@ def _chunked() -> ModuleType:
     return chunked
 
 
-def _run(dataset_key: str, context: dict[str, Any]) -> Any:
+def _run(dataset_key: str, context: dict[str, Any]) -> Run:
     confirm = (context.get("params") or {}).get("confirm_shrink")
     return _steps().Run.create(dataset_key, context["run_id"], business_date(context),
                                confirm_shrink=None if confirm is None else int(confirm))
@@ -236,7 +233,7 @@ def business_date(context: dict[str, Any]) -> date:
     return pendulum.instance(moment).in_timezone(get_settings().timezone).date()
 
 
-def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> dict:
+def _execute(run: Run, step: str, function: Callable[..., Any], *args: Any) -> Any:
     """Run one step of ``run`` the way every task does.
 
     * Alone: a second process running the same step of the same run (two workers picking up one task)
@@ -244,14 +241,15 @@ def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> 
     * A full disk fails the step with :class:`StorageFull` naming where space ran out; it is not a data
       error, so Airflow retries it (and a rerun completes once space is freed). Partial files are never
       renamed into place, so nothing half-written is taken for a step's output.
-    * Through the leak guard's message rules: what the step returns (XCom, the task log's "Returned value")
-      and the message of what it raises (the task log, the run record) hold no identifier in clear.
+    * Through the leak guard's message rules: what the step returns (its summary as JSON, for XCom and the
+      task log's "Returned value") and the message of what it raises (the task log, the run record) hold no
+      identifier in clear.
     """
     from governance.masking.leak_guard import redact_exception, redact_json
 
     try:
         with run.area.step_lock(step):
-            return redact_json(function(run, *args))
+            return redact_json(contracts.as_json(function(run, *args)))
     except Exception as error:
         full = storage_full(error, step, (run.area.root, run.settings.reports_root, run.settings.docs_root))
         if full is None:
@@ -260,41 +258,7 @@ def _execute(run: Any, step: str, function: Callable[..., dict], *args: Any) -> 
         raise full from error
 
 
-class IncompleteOutput(RuntimeError):
-    """The run's masked output does not add up to what validate passed; nothing was published."""
-
-
-def _publish_whole(run: Any) -> dict:
-    """Publish only a complete masked output: one part per planned chunk, as many rows as validate passed.
-
-    Keeps received = published + quarantined even if the work area changed under the run (a second process
-    running the same run id from ``plan`` resets it and refills it chunk by chunk)."""
-    import pyarrow.parquet as pq
-
-    chunks = run.area.read_step("plan").get("chunks") or []
-    passed = run.area.read_step("validate").get("rows_passed")
-    masked = run.area.masked
-    parts = sorted(masked.glob("part-*.parquet")) if masked.is_dir() else [masked] if masked.exists() else []
-    rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
-    if passed is None or rows != passed or (masked.is_dir() and len(parts) != len(chunks)):
-        raise IncompleteOutput(
-            f"{run.dataset.key} run {run.run_id}: the masked output holds {rows} row(s) in {len(parts)} part(s) "
-            f"but validate passed {passed} row(s) in {len(chunks)} chunk(s); nothing was published. The work area "
-            f"changed under the run (is another process running it?): clear the run from plan")
-    return _steps().publish(run)
-
-
-def _step(function: Callable[..., dict]) -> Callable[..., dict]:
-    """Errors in the data, standards or keys fail at once: a retry cannot fix them."""
-
-    @wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> dict:
-        try:
-            return function(*args, **kwargs)
-        except _steps().DATA_ERRORS as error:
-            _task_log().log_failure(str(error))  # the same text, wrapped, so the log view shows it whole
-            raise AirflowFailException(str(error)) from error
-    return wrapper
+_step = fail_fast  # every task fails or retries by the one rule (governance.orchestration.failures)
 
 
 def _record_failure(dataset_key: str) -> Callable[[dict[str, Any]], None]:

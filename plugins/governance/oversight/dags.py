@@ -18,6 +18,7 @@ from airflow.sdk import DAG, Param, task
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 from airflow.sdk.exceptions import AirflowException
 
+from governance.orchestration.failures import fail_fast
 from governance.settings import Settings, get_settings
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
@@ -41,6 +42,7 @@ def build_oversight_dag(settings: Settings | None = None) -> DAG:
     ) as dag:
 
         @task(task_id="check_freshness")
+        @fail_fast
         def check_freshness(**context: Any) -> dict:
             from governance.oversight.check import run_freshness_check
             from governance.standards.catalogue import load_usable_catalogue
@@ -80,6 +82,7 @@ def build_bulletin_dag(settings: Settings | None = None) -> DAG:
     ) as dag:
 
         @task(task_id="write_bulletin")
+        @fail_fast
         def write(**context: Any) -> dict:
             from governance.oversight.bulletin import write_bulletin
             from governance.standards.catalogue import load_usable_catalogue

@@ -25,6 +25,7 @@ from governance.oversight.freshness import FRESH, Freshness
 from governance.oversight.history import load_checks
 from governance.oversight.scorecards import Scorecard, daily_trend, incidents, scorecards
 from governance.settings import Settings, get_settings
+from governance.standards.agreements import active_agreements
 from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
 
@@ -118,11 +119,7 @@ def headline(catalogue: Catalogue, board: list[Freshness], published: dict[str, 
 
 def _agreed_datasets(catalogue: Catalogue, day: date) -> tuple[set[str], str]:
     """Datasets with an approved agreement valid on ``day``, or an empty set and why."""
-    try:
-        from governance.standards.agreements import active_agreements
-    except ImportError:
-        return set(), "共享协议未载入: 仅按目录共享类型计 (无条件共享计入, 有条件共享不计入)"
-    if not getattr(catalogue, "agreements", None):
+    if not catalogue.agreements:
         return set(), "尚无共享协议: 有条件共享的数据集不计入"
     return {agreement.dataset for agreement in active_agreements(catalogue, day)}, \
         "有条件共享的数据集按有效的已批准共享协议计入"

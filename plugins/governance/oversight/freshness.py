@@ -57,7 +57,7 @@ def thresholds_for(dataset: Dataset) -> Thresholds:
     error), the other moves with it, so warn never comes after error.
     """
     warn, error = CYCLE_THRESHOLDS_H[dataset.update_cycle]
-    policy = getattr(dataset, "freshness", None)
+    policy = dataset.freshness
     if policy is not None:
         if policy.warn_after_hours is not None:
             warn = policy.warn_after_hours

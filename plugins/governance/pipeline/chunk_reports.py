@@ -18,6 +18,7 @@ from governance.pipeline.chunks import iter_parts, part_path
 from governance.validation import data_docs
 
 if TYPE_CHECKING:
+    from governance.pipeline.contracts import PlanSummary, ValidateChunkSummary
     from governance.pipeline.steps import Run
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _percentages(result: dict[str, Any]) -> None:
                       unexpected_percent_total=100 * unexpected / elements)
 
 
-def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any], *,
+def write_docs(run: Run, parts: list[ValidateChunkSummary], plan: PlanSummary, *,
                verdict: dict[str, Any] | None = None) -> Path | None:
     """The run's Data Docs from the chunks' results summed, headed by the run's ``verdict`` (the validate
     summary); never fails the run (as ``write_run_docs``)."""
@@ -82,9 +83,9 @@ def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any], *,
         )
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-        rows = [part["docs"] for part in parts]
+        rows = [part.docs for part in parts]
         entries = [_merge([chunk[index] for chunk in rows]) for index in range(len(rows[0]))] if rows[0] else []
-        entries += [_unique_entry(rule, plan) for rule in plan.get("unique_rules", [])]
+        entries += [_unique_entry(rule, plan) for rule in plan.unique_rules]
         results = [ExpectationValidationResult(
             success=entry["success"], result=entry["result"], exception_info=entry["exception_info"],
             expectation_config=ExpectationConfiguration(type=entry["type"], kwargs=entry["kwargs"],
@@ -94,7 +95,7 @@ def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any], *,
                       "unsuccessful_expectations": len(results) - successful,
                       "success_percent": 100 * successful / len(results) if results else None}
         merged = ExpectationSuiteValidationResult(success=successful == len(results), results=results,
-                                                  suite_name=parts[0].get("suite_name") or "suite",
+                                                  suite_name=parts[0].suite_name or "suite",
                                                   statistics=statistics)
     except Exception as error:
         log.warning("Data Docs for %s were not merged: %s", run.dataset.key, type(error).__name__)
@@ -103,12 +104,12 @@ def write_docs(run: Run, parts: list[dict[str, Any]], plan: dict[str, Any], *,
                                     dataset=run.dataset.key, verdict=verdict)
 
 
-def _unique_entry(rule: str | None, plan: dict[str, Any]) -> dict[str, Any]:
+def _unique_entry(rule: str | None, plan: PlanSummary) -> dict[str, Any]:
     """The uniqueness rule, checked over the whole run by ``keys``, as a docs entry (counts only)."""
     column = (rule or "key").removesuffix(".unique")
     kind = "expect_compound_columns_to_be_unique" if "+" in column else "expect_column_values_to_be_unique"
     kwargs = {"column_list": column.split("+")} if "+" in column else {"column": column}
-    duplicated, rows = plan.get("unique_rows", 0), plan["rows"]
+    duplicated, rows = plan.unique_rows, plan.rows
     counts = {"element_count": rows, "missing_count": 0, "missing_percent": 0.0, "unexpected_count": duplicated,
               "unexpected_percent": 100 * duplicated / rows if rows else 0.0}
     _percentages(counts)

@@ -112,7 +112,8 @@ def part_path(folder: Path, chunk: int) -> Path:
 
 
 def reset_outputs(area: WorkArea, *paths: Path) -> None:
-    """Clear earlier outputs (a retried run, or an unchunked run's single files) so no stale part survives."""
+    """Clear earlier outputs (a retried run; single files a run left before the chunked path was the only one)
+    so no stale part survives."""
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path)

@@ -1,12 +1,12 @@
-"""The five nightly steps for one dataset and one logical date.
+"""The nightly steps around validate and mask (pull, publish, record) and what a run is.
 
-Each step reads what the previous one left in the run's work area, writes its own output
-there, and returns a small JSON summary (counts and names, never data) for XCom and logs.
+Validate and mask are ``governance.pipeline.chunked``, the one path (a run of one chunk is the whole run).
+Each step reads what the previous one left in the run's work area, writes its own output there, and returns
+its typed summary (``governance.pipeline.contracts``: counts and names, never data) for XCom and logs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -14,27 +14,40 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from governance import masking, validation, warehouse
+from governance.errors import ConfigurationError, DataError, GovernanceError
 from governance.masking import checks as key_checks
-from governance.masking import pseudonym_rotation
 from governance.pipeline import quarantine
+from governance.pipeline.chunks import iter_parts
+from governance.pipeline.contracts import (
+    MaskSummary,
+    PlanSummary,
+    PublishSummary,
+    PullSummary,
+    RecordSummary,
+    RunRecord,
+    StandardsVersions,
+    ValidateSummary,
+    read,
+    write,
+)
 from governance.pipeline.verdict import CONFIRM_SHRINK_FILE, FAILED, HELD, Verdict, decide
 from governance.pipeline.workarea import WorkArea
 from governance.settings import Settings, get_settings
-from governance.sources import SourceError, pull_dataset
+from governance.sources import pull_dataset
 from governance.sources.pull import landing_folder
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
-from governance.standards.problems import StandardsError
 from governance.standards.versions import dataset_versions
-from governance.validation import data_docs, effective, names
-from governance.validation.suites import SuiteError, read_suite_json
+from governance.validation import effective, names
+from governance.validation.suites import read_suite_json
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
 
 
-class RunFailed(Exception):
+class RunFailed(DataError):
     """The data broke the standard's verdict rules; retrying cannot help, so nothing is published."""
 
 
@@ -42,14 +55,9 @@ class RunHeld(RunFailed):
     """A shrinking snapshot waits for the department's confirmation; nothing is published meanwhile."""
 
 
-# Failures of the data, the standards or the keys: retrying cannot help, so the task fails at once.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    RunFailed, SourceError, StandardsError, SuiteError, masking.KeyringError, masking.LeakBlocked,
-    masking.MaskingError, warehouse.SchemaDriftError, warehouse.PublishError)
-
-
-# What a run, its Asset event and its record say about the standard and suite it was validated against.
-VERSION_FIELDS = ("standard_version", "suite_version", "standards_commit")
+class IncompleteOutput(ConfigurationError):
+    """The run's masked output does not add up to what validate passed; nothing was published. Publishing
+    again cannot help: the run must be cleared from plan."""
 
 
 @dataclass
@@ -83,16 +91,16 @@ class Run:
         return warehouse.warehouse_engine(self.settings.warehouse_url)
 
 
-def pull(run: Run) -> dict:
-    started = time.monotonic()
+def pull(run: Run) -> PullSummary:
+    started, started_at = time.monotonic(), _now()
     normaliser = names.Normaliser(run.catalogue.columns(run.dataset))
     result = pull_dataset(run.dataset, landing_root=run.settings.landing_root, day=run.logical_date,
                           target=run.area.received, columns=run.catalogue.columns(run.dataset),
                           normalise=normaliser)
-    summary = {"rows_received": result.rows, "files": result.files, "started_at": _now(),
-               "seconds": round(time.monotonic() - started, 2), "delivered_at": result.delivered_at,
-               "normalised": dict(normaliser.counts)}  # values made canonical, per column and kind: not defects
-    run.area.write_step("pull", summary)
+    summary = PullSummary(rows_received=result.rows, files=result.files, started_at=started_at,
+                          seconds=round(time.monotonic() - started, 2), delivered_at=result.delivered_at,
+                          normalised=dict(normaliser.counts))
+    write(run.area, summary)
     return summary
 
 
@@ -106,43 +114,13 @@ def run_suite(run: Run) -> dict:
     return effective.in_force(validation.load_suite(suite_file(run)), run.logical_date).suite
 
 
-def standards_versions(run: Run) -> dict:
+def standards_versions(run: Run) -> StandardsVersions:
     """The versions of the standard and suite this run validates against (hashes and commit, never data), the
     business date its rules are taken as of, and the rules that date defers or runs in their earlier version."""
     versions = dataset_versions(run.catalogue, run.dataset, suite_file(run))
     rules = effective.in_force(read_suite_json(suite_file(run)), run.logical_date)
     versions["detail"].update(rules.summary())
-    return versions
-
-
-def validate(run: Run) -> dict:
-    received = pd.read_parquet(run.area.received)
-    versions = standards_versions(run)
-    suite = run_suite(run)
-    outcome = validation.validate_frame(received, suite, dataset_key=run.dataset.key)
-    passed, quarantined = quarantine.split_rows(received, outcome.row_failures)
-    if len(passed) + len(quarantined) != len(received):
-        raise AssertionError(f"row accounting broke for {run.dataset.key}: {len(received)} received, "
-                             f"{len(passed)} passed, {len(quarantined)} quarantined")
-    passed.to_parquet(run.area.passed, index=False)
-    quarantined.to_parquet(run.area.quarantined, index=False)
-    verdict = judge(run, received=len(received), quarantined=len(quarantined), table_failures=outcome.table_failures)
-    reports = quarantine.write_reports(
-        quarantined, run.settings.reports_root / run.dataset.department / run.dataset.name,
-        f"quarantine_{run.logical_date.isoformat()}") if len(quarantined) else []
-    summary = {
-        "rows_received": len(received), "rows_passed": len(passed), "rows_quarantined": len(quarantined),
-        "quarantined_by_rule": quarantine.rule_counts(outcome.row_failures),
-        "verdict": verdict.status, "verdict_reasons": list(verdict.reasons),
-        "reports": [str(path) for path in reports],
-        "standards": versions,
-    }
-    docs = data_docs.write_run_docs(outcome.docs_result, run.settings.docs_root, run.dataset.dag_id, run.run_id,
-                                    dataset=run.dataset.key, verdict=summary)
-    summary["data_docs"] = str(docs) if docs else None
-    run.area.write_step("validate", summary)
-    enforce(run, verdict)
-    return summary
+    return StandardsVersions.model_validate(versions)
 
 
 def judge(run: Run, *, received: int, quarantined: int, table_failures: list[str]) -> Verdict:
@@ -173,25 +151,11 @@ def confirmed_rows(run: Run) -> int | None:
         return None
 
 
-def mask(run: Run) -> dict:
-    # The keyring is loaded and checked against the key registry here, the last step before publishing:
-    # a missing, wrong or stale key fails this task (KeyringError) and nothing is published.
-    keyring = key_checks.keyring_for_masking(run.engine, run.catalogue)
-    passed = pd.read_parquet(run.area.passed)
-    result = masking.mask_frame(passed, run.catalogue.columns(run.dataset), keyring, dataset=run.dataset.key)
-    # Only while a pseudonym rotation is prepared: map this run's current tokens to next-key tokens.
-    pseudonym_rotation.record_map(run.engine, run.catalogue.columns(run.dataset), passed, keyring)
-    result.frame.to_parquet(run.area.masked, index=False)
-    summary = {"masked_columns": {column: rule for column, rule in result.masked_columns.items() if rule != "none"},
-               "dropped_columns": result.dropped_columns,
-               "leak_findings": [dataclasses.asdict(finding) for finding in result.findings],
-               "key_ids": key_checks.key_ids(keyring)}
-    run.area.write_step("mask", summary)
-    return summary
-
-
-def publish(run: Run) -> dict:
-    key_checks.check_keys_still_current(run.engine, run.area.read_step("mask").get("key_ids"))
+def publish(run: Run) -> PublishSummary:
+    """Publish the masked output, only if it is complete and masked under keys still current."""
+    validated = check_complete(run)
+    masked = read(run.area, MaskSummary)
+    key_checks.check_keys_still_current(run.engine, masked.key_ids if masked else None)
     result = warehouse.publish(run.engine, run.catalogue, run.dataset, run.area.masked,
                                load_date=run.logical_date, run_id=run.run_id)
     # A new table (or column) is closed until granted: re-apply the sharing grants after every publish.
@@ -199,52 +163,68 @@ def publish(run: Run) -> dict:
     from governance.sharing.roles import sync_service_role  # deferred: the sharing package imports FastAPI
 
     sync_service_role(run.engine, run.catalogue, create=False)  # the sharing service's role, if there is one
-    versions = run.area.read_step("validate").get("standards") or {}
-    summary = {"table": result.table, "rows_published": result.rows, "load_mode": result.load_mode,
-               "skipped_reason": result.skipped_reason, "grants": grants.grants if grants.applied else None,
-               **{key: versions.get(key) for key in VERSION_FIELDS}}
-    run.area.write_step("publish", summary)
+    versions = validated.standards
+    summary = PublishSummary(table=result.table, rows_published=result.rows, load_mode=result.load_mode,
+                             skipped_reason=result.skipped_reason, grants=grants.grants if grants.applied else None,
+                             standard_version=versions.standard_version, suite_version=versions.suite_version,
+                             standards_commit=versions.standards_commit)
+    write(run.area, summary)
     return summary
 
 
-def record(run: Run, *, error: BaseException | None = None) -> dict:
+def check_complete(run: Run) -> ValidateSummary:
+    """One masked part per planned chunk, as many rows as validate passed, or :class:`IncompleteOutput`.
+
+    Keeps received = published + quarantined even if the work area changed under the run (a second process
+    running the same run id from ``plan`` resets it and refills it chunk by chunk)."""
+    plan, validated = read(run.area, PlanSummary), read(run.area, ValidateSummary)
+    chunks, passed = len(plan.chunks) if plan else 0, validated.rows_passed if validated else None
+    parts = iter_parts(run.area.masked)
+    rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+    if validated is None or rows != passed or len(parts) != chunks:
+        raise IncompleteOutput(
+            f"{run.dataset.key} run {run.run_id}: the masked output holds {rows} row(s) in {len(parts)} part(s) "
+            f"but validate passed {passed} row(s) in {chunks} chunk(s); nothing was published. The work area "
+            f"changed under the run (is another process running it?): clear the run from plan")
+    return validated
+
+
+def record(run: Run, *, error: BaseException | None = None) -> RecordSummary:
     """Write the run record and the quarantine entries; called on success and on failure."""
-    steps = {step: run.area.read_step(step) for step in ("pull", "validate", "mask", "publish")}
-    started_at = steps["pull"].get("started_at") or _now()
+    pulled, validated = read(run.area, PullSummary), read(run.area, ValidateSummary)
+    masked, published = read(run.area, MaskSummary), read(run.area, PublishSummary)
     finished_at = _now()
-    validate_summary, publish_summary = steps["validate"], steps["publish"]
-    verdict = validate_summary.get("verdict", FAILED)
+    started_at = pulled.started_at if pulled else finished_at
+    verdict = validated.verdict if validated else FAILED
     if error is not None and verdict != HELD:  # a held run stays held; any other error fails the run
         verdict = FAILED
-    record = {
-        "run_id": run.run_id, "dag_id": run.dataset.dag_id, "dataset_key": run.dataset.key,
-        "department": run.dataset.department, "logical_date": run.logical_date,
-        "started_at": datetime.fromisoformat(started_at), "finished_at": datetime.fromisoformat(finished_at),
-        "duration_s": (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds(),
-        "rows_received": validate_summary.get("rows_received", steps["pull"].get("rows_received")),
-        "rows_passed": validate_summary.get("rows_passed"),
-        "rows_quarantined": validate_summary.get("rows_quarantined"),
-        "rows_published": publish_summary.get("rows_published", 0) if error is None else 0,
-        "verdict": verdict,
-        "quarantined_by_rule": validate_summary.get("quarantined_by_rule", {}),
-        "masked_columns": steps["mask"].get("masked_columns", {}),
-        "leak_findings": steps["mask"].get("leak_findings", []),
-        "published_table": publish_summary.get("table"),
-        "delivered_at": datetime.fromisoformat(steps["pull"]["delivered_at"])
-        if steps["pull"].get("delivered_at") else None,
-        **{key: (validate_summary.get("standards") or {}).get(key) for key in VERSION_FIELDS},
-        "standards_versions": (validate_summary.get("standards") or {}).get("detail"),
-        "message": _failure_message(error) or "; ".join(validate_summary.get("verdict_reasons", []))
-        or publish_summary.get("skipped_reason"),
-    }
-    warehouse.write_run_record(run.engine, record)
+    versions = validated.standards if validated else StandardsVersions()
+    record = RunRecord(
+        run_id=run.run_id, dag_id=run.dataset.dag_id, dataset_key=run.dataset.key,
+        department=run.dataset.department, logical_date=run.logical_date,
+        started_at=started_at, finished_at=finished_at, duration_s=(finished_at - started_at).total_seconds(),
+        rows_received=validated.rows_received if validated else pulled.rows_received if pulled else None,
+        rows_passed=validated.rows_passed if validated else None,
+        rows_quarantined=validated.rows_quarantined if validated else None,
+        rows_published=published.rows_published if published and error is None else 0,
+        verdict=verdict,
+        quarantined_by_rule=validated.quarantined_by_rule if validated else {},
+        masked_columns=masked.masked_columns if masked else {},
+        leak_findings=masked.leak_findings if masked else [],
+        published_table=published.table if published else None,
+        delivered_at=pulled.delivered_at if pulled else None,
+        standard_version=versions.standard_version, suite_version=versions.suite_version,
+        standards_commit=versions.standards_commit, standards_versions=versions.detail or None,
+        message=_failure_message(error) or "; ".join(validated.verdict_reasons if validated else [])
+        or (published.skipped_reason if published else None),
+    )
+    warehouse.write_run_record(run.engine, record.model_dump())
     if run.area.quarantined.exists():
         _record_quarantine(run)
-    closed = _close_resolved_quarantine(run) if error is None and record["rows_published"] else 0
-    summary = {key: value for key, value in record.items() if key not in ("started_at", "finished_at")} | {
-        "duration_s": round(record["duration_s"], 1), "reports": validate_summary.get("reports", []),
-        "quarantine_closed": closed, "normalised": steps["pull"].get("normalised", {})}
-    run.area.write_step("record", summary)
+    closed = _close_resolved_quarantine(run) if error is None and record.rows_published else 0
+    summary = RecordSummary.of(record, reports=validated.reports if validated else [], quarantine_closed=closed,
+                               normalised=pulled.normalised if pulled else {})
+    write(run.area, summary)
     return summary
 
 
@@ -274,10 +254,14 @@ def _close_resolved_quarantine(run: Run) -> int:
 
 
 def _failure_message(error: BaseException | None) -> str | None:
+    """The error's class and message; under ``fail_fast``'s AirflowFailException, the governance error it
+    wraps, so the record names what failed (``IncompleteOutput``, ``RunFailed``), not the wrapper."""
     if error is None:
         return None
+    if isinstance(error.__cause__, GovernanceError):
+        error = error.__cause__
     return f"{type(error).__name__}: {error}"[:2000]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from governance.errors import TransientError
+
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME = 200  # well under the 255-byte file name limit, with room for the suffix
 
 
-class StorageFull(OSError):
+class StorageFull(TransientError, OSError):
     """A step ran out of disk space; its partial output was not kept. Retryable once space is freed."""
 
 

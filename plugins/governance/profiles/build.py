@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from governance.errors import ConfigurationError
 from governance.pipeline.workarea import WorkArea
 from governance.profiles.definitions import PROFILES, Profile
 from governance.settings import get_settings
@@ -36,7 +37,7 @@ from governance.warehouse.schema import (
 log = logging.getLogger(__name__)
 
 
-class ProfileError(Exception):
+class ProfileError(ConfigurationError):
     """The profile cannot be built (an input is not published, or the definition is wrong)."""
 
 

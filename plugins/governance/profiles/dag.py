@@ -18,9 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Asset, task
-from airflow.sdk.exceptions import AirflowFailException
 
 from governance.orchestration.dataset_dag import START_DATE, business_date
+from governance.orchestration.failures import fail_fast
 from governance.profiles.definitions import PROFILES, Profile
 from governance.settings import Settings, get_settings
 
@@ -60,13 +60,11 @@ def build_profile_dag(profile: Profile, settings: Settings) -> DAG:
         name = profile.name
 
         @task(task_id="build", outlets=[asset])
+        @fail_fast
         def build(**context: Any) -> dict:
-            from governance.profiles.build import ProfileError, run_profile
+            from governance.profiles.build import run_profile
 
-            try:
-                summary = run_profile(name, context["run_id"], business_date(context))
-            except ProfileError as error:
-                raise AirflowFailException(str(error)) from error
+            summary = run_profile(name, context["run_id"], business_date(context))
             context["outlet_events"][asset].extra = {"rows": summary["rows"], "run_id": context["run_id"],
                                                      "table": summary["table"], "load_mode": "snapshot"}
             return summary

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 
+from governance.errors import GovernanceError
 from governance.masking import Keyring
 from governance.settings import get_settings
 from governance.sharing.audit import AuditMiddleware, entry_of, log_in
@@ -51,10 +52,13 @@ _SAFE_LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 NOT_AVAILABLE = "no dataset by that name is available to you"
 
 
-class ApiError(Exception):
+class ApiError(GovernanceError):
+    """A refused request, answered with its status; only a quota (429) passes if the client tries later."""
+
     def __init__(self, status_code: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status_code, self.error, self.message, self.headers = status_code, error, message, headers
+        self.retryable = status_code == 429  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

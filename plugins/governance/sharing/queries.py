@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from governance.errors import DataError
 from governance.masking import Keyring
 from governance.sharing.policy import Grant
 from governance.standards.catalogue import ResolvedColumn
@@ -34,7 +35,7 @@ _SIGNATURE_BYTES = 16
 INT64 = 2**63
 
 
-class RequestProblem(Exception):
+class RequestProblem(DataError):
     """The request cannot be served as asked (400); the message is safe to return."""
 
     def __init__(self, message: str, status_code: int = 400, error: str = "invalid_request") -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from governance.errors import ConfigurationError
 from governance.sharing.tables import api_token, ensure_sharing_tables
 from governance.warehouse.engine import write_transaction
 
@@ -29,7 +30,7 @@ RESERVED_CONSUMERS = frozenset({"anonymous", "unknown"})  # what the access log 
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
 
 
-class TokenError(ValueError):
+class TokenError(ConfigurationError, ValueError):
     """A token command was given something it cannot act on (unknown department, unknown token id)."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from governance.errors import DataError
 
-class SourceError(Exception):
+
+class SourceError(DataError):
     """A drop that cannot be read; the message names the file (and row or column) and why.
 
     Messages never quote cell contents: a departmental file holds raw personal data.

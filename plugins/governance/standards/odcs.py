@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
+from governance.errors import ConfigurationError
 from governance.oversight.freshness import thresholds_for
 from governance.settings import get_settings
 from governance.standards.agreements import active_agreements
@@ -38,7 +39,7 @@ _LIBRARY = {"expect_column_values_to_not_be_null": ("nullValues", "completeness"
 PREFIX = "governance."
 
 
-class ContractError(ValueError):
+class ContractError(ConfigurationError, ValueError):
     """A generated contract does not validate against the ODCS JSON schema (the message names where)."""
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from governance.errors import ConfigurationError
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -33,7 +35,7 @@ class PositionedDocument:
         return None
 
 
-class YamlSyntaxError(ValueError):
+class YamlSyntaxError(ConfigurationError, ValueError):
     def __init__(self, file: Path, line: int | None, reason: str):
         super().__init__(reason)
         self.file, self.line, self.reason = file, line, reason

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from governance.errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -22,7 +24,7 @@ class Problem:
         return f"{where}{at}: {self.message} [{self.rule}]"
 
 
-class StandardsError(Exception):
+class StandardsError(ConfigurationError):
     """Raised when standards cannot be used; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]):

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from governance.errors import ConfigurationError
 from governance.pipeline.verdict import decide
 from governance.sources import pull_dataset
 from governance.sources.pull import landing_folder
@@ -34,7 +35,7 @@ from governance.validation.preview import FIRST_DATA_LINE, masked_rows
 from governance.validation.runner import to_gx_suite, validate_frame
 
 
-class ImpactError(Exception):
+class ImpactError(ConfigurationError):
     """The comparison cannot start: no landed drops, a SQL source, or a suite that is missing."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from governance.errors import ConfigurationError
 from governance.masking import LeakBlocked, mask_column, scan_and_redact
 from governance.masking.rules import TEXT
 from governance.pipeline.verdict import Verdict, decide
@@ -32,7 +33,7 @@ _WITHHELD = "<withheld: holds identifiers>"
 _MASKED = "<masked>"
 
 
-class PreviewError(Exception):
+class PreviewError(ConfigurationError):
     """The preview cannot start: unknown dataset, or a sample file that is missing or unreadable."""
 
 

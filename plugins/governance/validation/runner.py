@@ -31,6 +31,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 from great_expectations.validator.v1_validator import Validator
 
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
+from governance.errors import ConfigurationError
 from governance.masking.untrusted import MISSING_HEADER_HINT, describe_column, is_safe_name, looks_like_data_row
 from governance.pipeline.keys import UNIQUE_TYPES
 from governance.sources.cells import NUMERIC_CELLS
@@ -121,7 +122,7 @@ def expectation_label(index: int, expectation: Any) -> str:
     return f"expectations[{index}]" + (f" ({rule})" if rule else "")
 
 
-class ExpectationProblem(ValueError):
+class ExpectationProblem(ConfigurationError, ValueError):
     """Why GX cannot build one expectation; ``check`` is ``expectation-shape``, ``unknown-type`` or ``bad-kwargs``."""
 
     def __init__(self, check: str, message: str):

@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from governance.errors import ConfigurationError
 from governance.settings import get_settings
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
@@ -37,7 +38,7 @@ DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M:%S"}
 _FORMAT_TOKENS = {"YYYY": "%Y", "MM": "%m", "DD": "%d", "hh": "%H", "HH": "%H", "mm": "%M", "ss": "%S"}
 
 
-class SuiteError(Exception):
+class SuiteError(ConfigurationError):
     """A suite file that cannot be used: names the file and, for JSON syntax errors, the line and column."""
 
     def __init__(self, path: str, message: str, line: int | None = None, column: int | None = None):

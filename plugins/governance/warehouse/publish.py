@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from governance.errors import DataError, TransientError
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
 from governance.warehouse.copy import copy_arrow
@@ -62,11 +63,11 @@ _FORMATS = {"integer": "whole number", "decimal": "decimal number within the ele
             "date": "YYYY-MM-DD", "datetime": "YYYY-MM-DD HH:MM:SS"}
 
 
-class WarehouseUnavailable(Exception):
+class WarehouseUnavailable(TransientError):
     """The warehouse connection failed mid-publish; the table is unchanged and a retry may succeed."""
 
 
-class PublishError(Exception):
+class PublishError(DataError):
     """The rows could not be published; the published table is unchanged."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from governance.errors import ConfigurationError
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
 from governance.warehouse.engine import SHARED_SCHEMA, ddl_lock, is_postgres, write_connection
@@ -33,7 +34,7 @@ DEFAULT_NUMERIC = (18, 2)
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names silently
 
 
-class SchemaDriftError(Exception):
+class SchemaDriftError(ConfigurationError):
     """The warehouse table (or an incoming frame) no longer matches the standard."""
 
 
