@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from governance.errors import ConfigurationError
+
 N = TypeVar("N", int, float)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Deprecated names still honoured, with a warning: old name -> the setting's name.
@@ -24,7 +26,7 @@ DEPRECATED_ALIASES = {"GOVERNANCE_ALERT_WEBHOOK": "GOVERNANCE_ALERT_WEBHOOK_URL"
 log = logging.getLogger("governance.settings")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError, ValueError):
     """A ``GOVERNANCE_*`` variable holds a value the suite cannot use (fix the environment; a retry cannot help)."""
 
 

@@ -68,7 +68,7 @@ def test_validate_logs_a_chinese_summary_with_links_and_publish_tells_the_asset_
     context = {"run_id": run.run_id, "params": {"business_date": DAY.isoformat()},
                "logical_date": pendulum.datetime(DAY.year, DAY.month, DAY.day, tz="Asia/Shanghai")}
     steps.pull(run)
-    chunks = chunked.plan(run, 250)["chunks"]
+    chunks = chunked.plan(run, 250).chunks
     for chunk in chunks:
         chunked.validate_chunk(run, chunk)
     with caplog.at_level(logging.INFO, logger="governance.orchestration.task_log"):

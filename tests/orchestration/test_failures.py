@@ -32,7 +32,8 @@ EXPECTED = {
     "warehouse.schema.SchemaDriftError": ConfigurationError, "profiles.build.ProfileError": ConfigurationError,
     "sharing.tokens.TokenError": ConfigurationError,
     "warehouse.publish.WarehouseUnavailable": TransientError, "pipeline.workarea.StorageFull": TransientError,
-    "oversight.notify.NotificationFailed": TransientError,
+    "settings.SettingsError": ConfigurationError, "warehouse.migrate.SchemaAheadError": ConfigurationError,
+    "alerts.NotificationFailed": TransientError,
     "sharing.app.ApiError": GovernanceError,  # an HTTP answer: retryable only for a quota (429)
 }
 

@@ -10,12 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from governance.pipeline.contracts import (
+    AssetExtra,
     LeakFinding,
     MaskSummary,
     PublishSummary,
     StandardsVersions,
     ValidateSummary,
-    asset_extra,
     read,
     write,
 )
@@ -43,10 +43,14 @@ def test_an_unknown_or_misspelt_field_is_refused() -> None:
                     leak_findings=[LeakFinding(column="remarks", rule="mobile", count=1, action="kept")])
 
 
-def test_the_asset_extra_is_counts_names_and_versions_from_the_publish_summary() -> None:
+def test_the_asset_extra_is_counts_names_and_versions_from_the_publish_and_validate_summaries() -> None:
     published = PublishSummary(table="shared.public_security__resident_population", rows_published=8,
-                               load_mode="snapshot", standard_version="abc", suite_version="def").to_json()
-    assert asset_extra(published, "scheduled__2026-11-27") == {
+                               load_mode="snapshot", standard_version="abc", suite_version="def")
+    validated = ValidateSummary(rows_received=10, rows_passed=8, rows_quarantined=2,
+                                quarantined_by_rule={"id_number.resident_id": 2}, verdict="passed_with_quarantine",
+                                verdict_reasons=[], reports=[], standards=StandardsVersions())
+    assert AssetExtra.of(published, validated, "scheduled__2026-11-27").to_json() == {
         "rows": 8, "run_id": "scheduled__2026-11-27", "load_mode": "snapshot",
-        "table": "shared.public_security__resident_population", "standard_version": "abc", "suite_version": "def",
-        "standards_commit": None}
+        "table": "shared.public_security__resident_population", "verdict": "passed_with_quarantine",
+        "rows_received": 10, "rows_quarantined": 2, "quarantined_by_rule": {"id_number.resident_id": 2},
+        "standard_version": "abc", "suite_version": "def", "standards_commit": None}

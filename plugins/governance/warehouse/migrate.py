@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from governance.errors import ConfigurationError
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, SCHEMAS, ddl_lock, is_postgres, write_transaction
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,7 +35,7 @@ def alembic_config(connection: sa.Connection | None = None, target_metadata: sa.
     return config
 
 
-class SchemaAheadError(RuntimeError):
+class SchemaAheadError(ConfigurationError):
     """The warehouse was migrated by a newer release than this code (deploy the new release here; no retry helps)."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import Any
 
@@ -44,12 +45,14 @@ def _oversight_reader(access: Access = Depends(current_access)) -> None:  # noqa
 log = logging.getLogger(__name__)
 
 
-class Unavailable(Exception):
+@dataclass(frozen=True)
+class Unavailable:
     """What the oversight figures could not be computed from, in Chinese, with an English fallback."""
 
-    def __init__(self, message: str, english: str, *, retry: bool, details: list[str] | None = None):
-        super().__init__(english)
-        self.message, self.english, self.retry, self.details = message, english, retry, details or []
+    message: str
+    english: str
+    retry: bool
+    details: list[str] = field(default_factory=list)
 
 
 def explain(error: Exception) -> Unavailable:
