@@ -8,16 +8,12 @@ oversight code is tested against the contract either way.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy as sa
 
 from governance.standards.catalogue import Catalogue
@@ -221,21 +217,3 @@ def seed_history(engine: sa.Engine, today: date, days: int = 14) -> None:
 
 def _local(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI) + timedelta(hours=hour)
-
-
-# --------------------------------------------------------------------- headless chromium
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-extensions", "--no-first-run", "--mute-audio"]
-
-
-def chromium_path() -> str:
-    """Debian's chromium; skipped without it, except under ``CI=true``, where the browser tests must run."""
-    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                  if path and Path(path).is_file()), None)
-    if found is None:
-        reason = "no Chromium found (install Debian's chromium: apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI=true: the browser test must run")
-        pytest.skip(reason)
-    return found

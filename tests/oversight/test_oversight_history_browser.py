@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM_ARGS, chromium_path
 from oversight_support import (
-    CHROMIUM_ARGS,
     ENTERPRISE,
     MEDICAL,
     RESIDENT,
-    chromium_path,
     ensure_access_tables,
     log_calls,
     publish_rows,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from oversight_support import CHROMIUM_ARGS, EXPECTED_STATUS, chromium_path
+from browser_support import CHROMIUM_ARGS, chromium_path
+from oversight_support import EXPECTED_STATUS
 
 from governance.oversight.page import COLOURS
 from governance.standards.catalogue import Catalogue

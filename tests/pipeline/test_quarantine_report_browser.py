@@ -9,13 +9,13 @@ report's list for each character, and in the page each character renders unlike 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_support import chromium_path
 
 from governance.fonts import CJK_FONT_FAMILY
 from governance.pipeline import quarantine
@@ -27,17 +27,6 @@ ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
 NAMES = {"A": "刘䶮", "U+9FB4": "郑龴", "B": "王𠀀", "C": "张𪜀", "D": "赵𫝀", "E": "孙𫠠", "F": "周𬺰", "G": "吴𰀀",
          "minority": "阿依古丽·买买提"}
 MISSING = ("\U0010fffd", "\U0010fffc")  # private use, plane 16: no font has them, so they show the missing glyph
-
-
-def chromium_path() -> str:
-    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium")) if path and Path(path).is_file()),
-                 None)
-    if found is None:
-        reason = "no Chromium found (install Debian's chromium: apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI=true: the browser test must run")
-        pytest.skip(reason)
-    return found
 
 
 def report(tmp_path: Path) -> Path:

@@ -35,6 +35,7 @@ import pandas as pd
 import pytest
 import uvicorn
 from auth_stubs import AllowsEverything, Reader
+from browser_support import CHROMIUM_ARGS, chromium_path
 from fastapi.testclient import TestClient
 from test_no_secrets_anywhere import files_under, governance, identifiers_in, sqlite_columns
 
@@ -47,8 +48,6 @@ RESIDENTS = "public_security__resident_population"
 XSS = "<img src=x onerror=alert(document.domain)>"
 PERSONAL = ("id_number", "mobile", "name", "address")
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-extensions", "--no-first-run", "--mute-audio"]
 
 RUN_NIGHTS = """
 import os, sys
@@ -61,17 +60,6 @@ for day in sys.argv[1:]:
 """
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-
-
-def chromium_path() -> str:
-    """Debian's chromium, as the oversight browser test finds it: skipped without it, failed under CI=true."""
-    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium")) if path and Path(path).is_file()),
-                 None)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no Chromium found; CI=true: the browser test must run")
-        pytest.skip("no Chromium found (install Debian's chromium: apt-get install -y chromium)")
-    return found
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import httpx
 import pytest
 import uvicorn
 from auth_stubs import ByDepartment, Steward
+from browser_support import CHROMIUM_ARGS, chromium_path
 from console_seed import HOSTILE, RAW_VALUE, seed
 from fastapi import FastAPI, HTTPException, Request
-from test_pages_fab_server import ARTIFACTS, CHROMIUM_ARGS, chromium_path
+from test_pages_fab_server import ARTIFACTS
 
 from governance.warehouse import warehouse_engine
 from governance.webapp import create_app

@@ -10,34 +10,20 @@ both departments' reports and, in the audit, every request for one (allowed or r
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import CHROMIUM_ARGS, chromium_path
 from fab_server import RAW, A, B, FabServer, docs_path, report_path, start, stop
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-extensions", "--no-first-run", "--mute-audio"]
 DAG_A, DAG_B = "civil_affairs__subsistence_allowance", "health__medical_institution"
-
-
-def chromium_path() -> str:
-    """Debian's chromium; skipped without it, except under CI=true, where the browser test must run."""
-    found = next((path for path in ("/usr/bin/chromium", shutil.which("chromium")) if path and Path(path).is_file()),
-                 None)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no Chromium found; CI=true: the browser test must run")
-        pytest.skip("no Chromium found (apt-get install -y chromium)")
-    return found
 
 
 def free_port() -> int:

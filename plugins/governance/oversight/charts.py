@@ -54,7 +54,9 @@ class Series:
 
 
 @dataclass(frozen=True)
-class LineChart:
+class Plot:
+    """A chart with two axes: its size, the plot area inside the margins and the ticks on each axis."""
+
     title: str
     x_title: str
     y_title: str
@@ -66,6 +68,10 @@ class LineChart:
     plot_h: float
     x_ticks: list[Tick]
     y_ticks: list[Tick]
+
+
+@dataclass(frozen=True)
+class LineChart(Plot):
     series: list[Series]
     empty: str = ""
     kind: str = "lines"
@@ -106,18 +112,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class ColumnChart:
-    title: str
-    x_title: str
-    y_title: str
-    width: int
-    height: int
-    left: float
-    top: float
-    plot_w: float
-    plot_h: float
-    x_ticks: list[Tick]
-    y_ticks: list[Tick]
+class ColumnChart(Plot):
     columns: list[Column]
     legend: list[tuple[str, str]] = field(default_factory=list)  # (label, colour)
     empty: str = ""
