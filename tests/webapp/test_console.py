@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from auth_stubs import ByDepartment, Steward
@@ -20,7 +21,8 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from governance.warehouse import latest_runs, warehouse_engine
+from governance.pipeline import quarantine
+from governance.warehouse import latest_runs, warehouse_engine, write_quarantine
 from governance.warehouse.report_views import report_views
 from governance.webapp import create_app
 
@@ -246,3 +248,46 @@ def test_the_plugin_puts_a_top_level_menu_and_every_page_under_it() -> None:
     assert [view["name"] for view in views if view.get("category") == "数据治理"] == [
         "运行记录", "隔离审核", "数据集", "监督考核", "标准变更影响", "原始报告查看日志"]
     assert len({view["url_route"] for view in views}) == len(views)
+
+
+# Adversarial review: another department's steward, hostile department strings, malformed parameters.
+def test_another_departments_refused_download_is_logged(client: TestClient, engine: sa.Engine) -> None:
+    """A refusal because the user may not even read the DAG is a refused raw-rows request all the same."""
+    refused = client.get(f"/quarantine/{A}/download.csv", headers=as_user("steward-b"))
+    assert refused.status_code == 403
+    logged = [(row["viewer"], row["department"], row["decision"]) for row in report_views(engine, datetime(2000, 1, 1))]
+    assert ("steward-health", "civil_affairs", "denied") in logged
+
+
+def test_control_characters_in_a_department_value_do_not_break_the_xlsx_download(client: TestClient,
+                                                                                 engine: sa.Engine) -> None:
+    """Excel exports carry vertical tabs and other control characters, which XLSX cannot hold."""
+    write_quarantine(engine, run_id(DAY), A, [
+        {"source_file": "bad\x01name.csv", "source_line": 2, "rules": "name.not_null", "key_token": None,
+         "masked_row": {"id_number": "tok-9", "name": "王\x0b*", "remarks": "=1+1\x07"},
+         "raw_row_encrypted": "gAAAA-ciphertext-9"}])
+    response = client.get(f"/quarantine/{A}/download.xlsx", headers=as_user("steward-a"))
+    assert response.status_code == 200
+    values = [cell.value for row in load_workbook(io.BytesIO(response.content)).active.iter_rows() for cell in row]
+    assert "王\ufffd*" in values and "bad\ufffdname.csv" in values
+
+
+@pytest.mark.parametrize("path", [f"/quarantine/{A}/page?rule=id_number.resident_id&page=", "/runs/page?page=",
+                                  "/runs?size=500&page="])
+def test_a_page_number_past_any_database_integer_is_refused_as_bad_input(client: TestClient, path: str) -> None:
+    """An offset past a 64-bit integer was a 500 (SQLite) or a "retry may help" 503 (PostgreSQL)."""
+    page = client.get(path + str(10**18), headers=as_user("steward-a"))
+    assert page.status_code == 400 and "参数 page 的取值无效" in page.text
+    data = client.get(path + str(10**18), headers={"Authorization": "Bearer steward-a"})
+    assert data.status_code == 422 and data.json()["detail"][0]["loc"] == ["query", "page"]
+
+
+def test_a_huge_cell_in_the_departments_report_leaves_the_review_page_working(client: TestClient,
+                                                                             tmp_path: Path) -> None:
+    """The review reads each entry's reasons from the department's report: one huge field must not stop it."""
+    day = DAY - timedelta(days=1)
+    quarantine.write_reports(pd.DataFrame({
+        "_source_file": ["big.csv"], "_source_line": [1], "_rules": ["name.not_null"], "_reasons": ["missing"],
+        "id_number": ["x" * 200_000], "name": [None]}), tmp_path / "reports" / A, f"quarantine_{day}")
+    response = client.get(f"/quarantine/{A}/page", headers=as_user("steward-a"))
+    assert response.status_code == 200

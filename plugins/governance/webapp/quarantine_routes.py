@@ -36,7 +36,7 @@ from governance.warehouse.report_views import log_report_view
 from governance.webapp.authz import Access, current_access
 from governance.webapp.console import Standards, load_standards, quarantine_report, query_string, readable_dataset
 from governance.webapp.oversight_routes import engine
-from governance.webapp.runs_routes import parse_day
+from governance.webapp.runs_routes import MAX_PAGE, parse_day
 from governance.webapp.templating import STATUSES as STATUS_LABELS
 from governance.webapp.templating import base_path, render
 
@@ -73,7 +73,7 @@ def overview(request: Request, access: Access = AccessDep) -> HTMLResponse:
 @router.get("/{department}/{name}/page", response_class=HTMLResponse)
 def review(request: Request, department: str, name: str, access: Access = AccessDep, rule: str | None = None,
            status: str | None = None, since: str | None = None, until: str | None = None,
-           page: int = Query(1, ge=1)) -> HTMLResponse:
+           page: int = Query(1, ge=1, le=MAX_PAGE)) -> HTMLResponse:
     standards = load_standards()
     dataset = readable_dataset(standards, access, department, name)
     where = review_filter(rule, status, since, until)
@@ -112,13 +112,13 @@ def download(department: str, name: str, kind: str, access: Access = AccessDep, 
     if kind not in ("csv", "xlsx"):
         raise HTTPException(status_code=404, detail="只提供 csv 或 xlsx 下载")
     standards = load_standards()
-    dataset = readable_dataset(standards, access, department, name)
     where = review_filter(rule, status, since, until)
     report = f"quarantine-review{query_string(_filter_values(where))}.{kind}"[:250]
-    allowed = access.raw_rows(department, dataset.dag_id)
+    allowed = access.raw_rows(department, f"{department}__{name}")  # asked (and logged) before the lookup:
     log_report_view(engine(), viewer=access.name, department=department, dataset=name, report=report,
-                    allowed=allowed)
+                    allowed=allowed)  # another department's steward is refused, and logged, known dataset or not
     access.require(allowed)
+    dataset = readable_dataset(standards, access, department, name)
     entries, _ = quarantine_entries(engine(), dataset.key, where, limit=None)
     header, rows = _table(entries, standards, dataset)
     filename = f"quarantine_review_{department}_{name}.{kind}"
@@ -172,17 +172,21 @@ def _specific_reasons(dataset: Dataset, entries: list[dict[str, Any]]) -> dict[t
             continue
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
-            header = next(reader, [])
-            if not {"source_file", "source_line", "reasons"} <= set(header):
+            try:  # a cell past the csv module's field limit (a hostile or broken drop) ends this day's scan
+                header = next(reader, [])
+                if not {"source_file", "source_line", "reasons"} <= set(header):
+                    continue
+                file_at, line_at, reasons_at = (header.index(name) for name in ("source_file", "source_line",
+                                                                                 "reasons"))
+                for number, row in enumerate(reader):
+                    if number >= _REPORT_SCAN or not lines:
+                        break
+                    where = (row[file_at], row[line_at]) if len(row) > max(file_at, line_at, reasons_at) else None
+                    if where in lines:
+                        lines.discard(where)
+                        found[(day, *where)] = explain(row[reasons_at])
+            except csv.Error:
                 continue
-            file_at, line_at, reasons_at = (header.index(name) for name in ("source_file", "source_line", "reasons"))
-            for number, row in enumerate(reader):
-                if number >= _REPORT_SCAN or not lines:
-                    break
-                where = (row[file_at], row[line_at]) if len(row) > reasons_at else None
-                if where in lines:
-                    lines.discard(where)
-                    found[(day, *where)] = explain(row[reasons_at])
     return found
 
 
@@ -220,13 +224,14 @@ def _xlsx(header: list[str], rows: list[list[str]]) -> bytes:
     """Every cell written as text (no formula, no number a spreadsheet would reformat: IDs keep their digits)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("隔离清单")
     for values in (header, *rows):
         cells = []
-        for value in values:
-            cell = WriteOnlyCell(sheet, value=_formula_safe(value))
+        for value in values:  # control characters (vertical tabs from Excel exports) cannot be stored in XLSX
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", _formula_safe(value)))
             cell.data_type = "s"
             cell.number_format = "@"
             cells.append(cell)

@@ -22,6 +22,7 @@ from governance.webapp.templating import VERDICTS, base_path, render
 router = APIRouter(tags=["runs"])
 AccessDep = Depends(current_access)
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # an offset past any database integer is bad input (400), not a warehouse failure
 
 
 def parse_day(value: str | None, label: str) -> date | None:
@@ -46,7 +47,7 @@ def run_filter(department: str | None, dataset: str | None, since: str | None, u
 @router.get("/runs")
 def runs(access: Access = AccessDep, department: str | None = None, dataset: str | None = None,
          since: str | None = None, until: str | None = None, verdict: str | None = None,
-         page: int = Query(1, ge=1), size: int = Query(PAGE_SIZE, ge=1, le=500)) -> list[dict[str, Any]]:
+         page: int = Query(1, ge=1, le=MAX_PAGE), size: int = Query(PAGE_SIZE, ge=1, le=500)) -> list[dict[str, Any]]:
     """Without filters: the latest attempt of every dataset the user may read, each with ``last_published``
     (the latest run that published, when that is another run). With any filter (department, dataset,
     business date range ``since``/``until``, verdict): the matching runs, newest first, ``size`` a page."""
@@ -60,7 +61,7 @@ def runs(access: Access = AccessDep, department: str | None = None, dataset: str
 @router.get("/runs/page", response_class=HTMLResponse)
 def runs_page(request: Request, access: Access = AccessDep, department: str | None = None,
               dataset: str | None = None, since: str | None = None, until: str | None = None,
-              verdict: str | None = None, page: int = Query(1, ge=1)) -> HTMLResponse:
+              verdict: str | None = None, page: int = Query(1, ge=1, le=MAX_PAGE)) -> HTMLResponse:
     where = run_filter(department, dataset, since, until, verdict)
     standards = load_standards()
     base = base_path(request)
