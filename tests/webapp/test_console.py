@@ -291,3 +291,11 @@ def test_a_huge_cell_in_the_departments_report_leaves_the_review_page_working(cl
         "id_number": ["x" * 200_000], "name": [None]}), tmp_path / "reports" / A, f"quarantine_{day}")
     response = client.get(f"/quarantine/{A}/page", headers=as_user("steward-a"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/runs/page?department=%00", "/runs?dataset=%00x", f"/quarantine/{A}/page?rule=a%00",
+                                  f"/quarantine/{A}/download.csv?rule=a%00"])
+def test_a_nul_in_a_text_filter_is_bad_input_not_a_warehouse_failure(client: TestClient, path: str) -> None:
+    """PostgreSQL refuses NUL in text: that was a 503 saying a retry may help."""
+    response = client.get(path, headers=as_user("steward-a"))
+    assert response.status_code == 400 and "含有控制字符" in response.text

@@ -36,7 +36,7 @@ from governance.warehouse.report_views import log_report_view
 from governance.webapp.authz import Access, current_access
 from governance.webapp.console import Standards, load_standards, quarantine_report, query_string, readable_dataset
 from governance.webapp.oversight_routes import engine
-from governance.webapp.runs_routes import MAX_PAGE, parse_day
+from governance.webapp.runs_routes import MAX_PAGE, parse_day, parse_text
 from governance.webapp.templating import STATUSES as STATUS_LABELS
 from governance.webapp.templating import base_path, render
 
@@ -51,8 +51,8 @@ _REPORT_SCAN = 500_000  # report lines read at most to find the reasons of one p
 def review_filter(rule: str | None, status: str | None, since: str | None, until: str | None) -> QuarantineFilter:
     if status and status not in STATUSES:
         raise HTTPException(status_code=400, detail=f"状态只能是 {', '.join(STATUSES)} 之一")
-    return QuarantineFilter(rule=rule or None, status=status or None, since=parse_day(since, "起始业务日期"),
-                            until=parse_day(until, "截止业务日期"))
+    return QuarantineFilter(rule=parse_text(rule, "规则"), status=status or None,
+                            since=parse_day(since, "起始业务日期"), until=parse_day(until, "截止业务日期"))
 
 
 @router.get("/page", response_class=HTMLResponse)

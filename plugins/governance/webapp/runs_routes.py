@@ -35,11 +35,18 @@ def parse_day(value: str | None, label: str) -> date | None:
         raise HTTPException(status_code=400, detail=f"{label}应为 YYYY-MM-DD 格式的日期, 收到的不是") from None
 
 
+def parse_text(value: str | None, label: str) -> str | None:
+    """An optional text filter; a control character (a NUL PostgreSQL refuses) is a clear 400, not a 503."""
+    if value and any(ord(character) < 32 for character in value):
+        raise HTTPException(status_code=400, detail=f"{label}含有控制字符, 请检查筛选条件")
+    return value or None
+
+
 def run_filter(department: str | None, dataset: str | None, since: str | None, until: str | None,
                verdict: str | None) -> RunFilter:
     if verdict and verdict not in VERDICTS:
         raise HTTPException(status_code=400, detail=f"结论只能是 {', '.join(VERDICTS)} 之一")
-    return RunFilter(department=department or None, dataset_key=dataset or None,
+    return RunFilter(department=parse_text(department, "部门"), dataset_key=parse_text(dataset, "数据集"),
                      since=parse_day(since, "起始业务日期"), until=parse_day(until, "截止业务日期"),
                      verdict=verdict or None)
 
