@@ -299,3 +299,22 @@ def test_a_nul_in_a_text_filter_is_bad_input_not_a_warehouse_failure(client: Tes
     """PostgreSQL refuses NUL in text: that was a 503 saying a retry may help."""
     response = client.get(path, headers=as_user("steward-a"))
     assert response.status_code == 400 and "含有控制字符" in response.text
+
+
+def test_every_page_of_quarantined_rows_and_every_refused_review_is_logged(client: TestClient,
+                                                                          engine: sa.Engine) -> None:
+    """The review's entries are the downloads' rows a page at a time: paging through them leaves a trace too."""
+    assert client.get(f"/quarantine/{A}/page?status=open", headers=as_user("steward-a")).status_code == 200
+    assert client.get(f"/quarantine/{A}/page", headers=as_user("engineer-a")).status_code == 200  # counts only
+    assert client.get(f"/quarantine/{A}/page", headers=as_user("steward-b")).status_code == 403
+    logged = [(row["viewer"], row["report"], row["decision"]) for row in report_views(engine, datetime(2000, 1, 1))]
+    assert ("steward-civil_affairs", "quarantine-review-page?status=open&page=1", "allowed") in logged
+    assert ("steward-health", "quarantine-review-page?page=1", "denied") in logged
+    assert not [row for row in logged if row[0] == "engineer-civil_affairs"]
+
+
+def test_an_address_that_matches_no_page_is_a_chinese_404_page(client: TestClient) -> None:
+    """Starlette's own 404 (no route, e.g. a path trick with an encoded slash) was English JSON for a browser."""
+    response = client.get("/quarantine/civil_affairs/..%2F..%2Fhealth/page", headers=as_user("steward-a"))
+    assert response.status_code == 404 and "未找到 (404)" in response.text and "请检查地址" in response.text
+    assert client.get("/nothing-here", headers={"Authorization": "Bearer steward-a"}).json() == {"detail": "Not Found"}

@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.fonts import CJK_FONT_FAMILY
 from governance.settings import get_settings
@@ -118,13 +119,14 @@ def _handle_errors(app: FastAPI) -> None:
     def wants_html(request: Request) -> bool:
         return "text/html" in request.headers.get("accept", "")
 
-    @app.exception_handler(HTTPException)
-    async def refused(request: Request, error: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # ours, and the router's own (no such route: 404, 405)
+    async def refused(request: Request, error: StarletteHTTPException) -> Response:
         if not wants_html(request):
             return await http_exception_handler(request, error)
         title = _TITLES.get(error.status_code, "请求未完成")
         detail = "您的 Airflow 角色不包含此页面或此部门的数据。如需访问, 请联系本部门的数据管理员申请角色。" \
-            if error.status_code == 403 else str(error.detail)
+            if error.status_code == 403 else str(error.detail) if isinstance(error, HTTPException) \
+            else "控制台没有这个地址或不支持这种请求, 请检查地址。"
         return message_page(request, error.status_code, f"{title} ({error.status_code})", detail, retry=False)
 
     @app.exception_handler(RequestValidationError)

@@ -75,10 +75,18 @@ def review(request: Request, department: str, name: str, access: Access = Access
            status: str | None = None, since: str | None = None, until: str | None = None,
            page: int = Query(1, ge=1, le=MAX_PAGE)) -> HTMLResponse:
     standards = load_standards()
-    dataset = readable_dataset(standards, access, department, name)
     where = review_filter(rule, status, since, until)
+    report = f"quarantine-review-page{query_string({**_filter_values(where), 'page': page})}"[:250]
+    if not access.dataset(f"{department}__{name}"):  # another department's review: refused and logged
+        log_report_view(engine(), viewer=access.name, department=department, dataset=name, report=report,
+                        allowed=False)
+        access.require(False)
+    dataset = readable_dataset(standards, access, department, name)
     counts = quarantine_counts(engine(), dataset.key, QuarantineFilter(since=where.since, until=where.until))
     rows_allowed = access.raw_rows(department, dataset.dag_id)
+    if rows_allowed:  # the entries are shown: logged as a download is (a counts-only reader sees no row)
+        log_report_view(engine(), viewer=access.name, department=department, dataset=name, report=report,
+                        allowed=True)
     texts = {name: explain_rule(standards.catalogue, dataset, name) for name in counts}
     base = base_path(request)
     sections = []
