@@ -318,3 +318,14 @@ def test_an_address_that_matches_no_page_is_a_chinese_404_page(client: TestClien
     response = client.get("/quarantine/civil_affairs/..%2F..%2Fhealth/page", headers=as_user("steward-a"))
     assert response.status_code == 404 and "未找到 (404)" in response.text and "请检查地址" in response.text
     assert client.get("/nothing-here", headers={"Authorization": "Bearer steward-a"}).json() == {"detail": "Not Found"}
+
+
+@pytest.mark.parametrize("path", ["/reports/civil%00affairs/x/quarantine_2026-11-27.html",
+                                  "/quarantine/health%00/medical_institution/page",
+                                  "/quarantine/health/medical%00institution/download.csv"])
+def test_a_nul_in_a_logged_path_is_still_logged_and_refused(client: TestClient, engine: sa.Engine, path: str) -> None:
+    """The request is written to governance.report_view before anything is checked; PostgreSQL refuses NUL in
+    text, which made such a probe a 503 and left no trace."""
+    response = client.get(path, headers=as_user("steward-a"))
+    assert response.status_code in (403, 404)
+    assert [row for row in report_views(engine, datetime(2000, 1, 1)) if "\ufffd" in row["dataset_key"]]

@@ -9,6 +9,7 @@ report is sent: no log row, no report. Timestamps are naive UTC, as in :mod:`gov
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, write_transaction
 from governance.warehouse.migrate import ensure_schema
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 metadata = sa.MetaData(schema=GOVERNANCE_SCHEMA)
 
@@ -40,7 +43,10 @@ def ensure_report_view_table(engine: sa.Engine) -> None:
 
 def log_report_view(engine: sa.Engine, *, viewer: str, department: str, dataset: str, report: str,
                     allowed: bool) -> None:
-    """Append one row, committed before returning (raises if it cannot be written)."""
+    """Append one row, committed before returning (raises if it cannot be written). The strings come from the
+    URL: control characters (a NUL PostgreSQL refuses) are written as U+FFFD, so a probe is logged, not lost."""
+    viewer, department, dataset, report = (_CONTROL.sub("\ufffd", text) for text in (viewer, department, dataset,
+                                                                                       report))
     ensure_report_view_table(engine)
     with write_transaction(engine) as connection:
         connection.execute(report_view.insert().values(
