@@ -329,3 +329,13 @@ def test_a_nul_in_a_logged_path_is_still_logged_and_refused(client: TestClient, 
     response = client.get(path, headers=as_user("steward-a"))
     assert response.status_code in (403, 404)
     assert [row for row in report_views(engine, datetime(2000, 1, 1)) if "\ufffd" in row["dataset_key"]]
+
+
+@pytest.mark.parametrize("path", ["/docs/civil_affairs__subsistence_allowance/x/a%00.html",
+                                  "/docs/civil_affairs__subsistence_allowance/" + "a" * 300 + "/index.html",
+                                  "/reports/civil_affairs/subsistence_allowance/a%00.html",
+                                  "/reports/civil_affairs/subsistence_allowance/" + "a" * 300 + ".html"])
+def test_a_nul_or_an_over_long_name_in_a_file_address_is_no_such_file(client: TestClient, path: str) -> None:
+    """These were a 500 (ValueError: embedded null byte) and a 'retry may help' 503 (file name too long)."""
+    response = client.get(path, headers=as_user("steward-a"))
+    assert response.status_code == 404 and "未找到 (404)" in response.text

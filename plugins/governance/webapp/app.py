@@ -167,8 +167,9 @@ def _inside(folder: Path, relative: str, *named: str) -> Path:
     """``folder / relative``, refused (404) unless it stays inside ``folder``. The permission was asked for the
     department or DAG the URL names (``named``, the segments ``folder`` was built from), so neither they nor
     any part of ``relative`` may be empty, ``.`` or ``..``, and the resolved file must lie under ``folder``."""
-    parts = [*named, *relative.split("/")]
-    if any(part in ("", ".", "..") or "\\" in part for part in parts):
+    parts = [*named, *relative.split("/")]  # a NUL (ValueError) or an over-long name (OSError) is no such file
+    if any(part in ("", ".", "..") or "\\" in part or len(part.encode()) > 255 or min(map(ord, part)) < 32
+           for part in parts):
         raise HTTPException(status_code=404, detail="no such file")
     base = folder.resolve()
     target = (base / relative).resolve()
