@@ -17,11 +17,11 @@ TEST_WORKERS ?= 2
 venv: $(VENV)/.installed
 
 # The lock file (requirements.lock, resolved with uv from pyproject.toml) pins every package.
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e devtools
 	touch $@
 
 demo: venv
@@ -37,8 +37,10 @@ test: venv lint
 	$(GOV) suites impact --demo $(if $(BASE),--base $(BASE),)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
+# ruff, and the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md: the layers).
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 airflow: venv
 	$(GOV) keys init
@@ -48,7 +50,7 @@ airflow: venv
 # synthetic register, serves it with 1 and 2 uvicorn workers, writes var/bench/api.json.
 .PHONY: bench-api
 bench-api: venv
-	$(BIN)/python -m governance.sharing.bench
+	$(BIN)/python -m governance_bench.sharing_api
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: venv
@@ -63,4 +65,4 @@ clean-var:
 BENCH_ROWS := $(if $(filter command line environment,$(origin ROWS)),$(ROWS),1000000)
 .PHONY: bench
 bench: venv
-	$(BIN)/python -m governance.bench.run --rows $(BENCH_ROWS) $(if $(BASELINE_ROWS),--baseline-rows $(BASELINE_ROWS),)
+	$(BIN)/python -m governance_bench.run --rows $(BENCH_ROWS) $(if $(BASELINE_ROWS),--baseline-rows $(BASELINE_ROWS),)

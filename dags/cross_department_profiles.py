@@ -1,8 +1,8 @@
-"""Airflow DAGs: one cross-department profile per definition in governance.profiles.definitions.
+"""Airflow DAGs: one per cross-department profile in standards/profiles/.
 
 Each DAG is ``profile__<name>``, scheduled on the Assets of the datasets it joins.
 """
 
-from governance.profiles.dag import build_profile_dags
+from governance.orchestration.profile_dags import build_profile_dags
 
 globals().update(build_profile_dags())

@@ -2,6 +2,6 @@
 and an alert (log, e-mail and/or webhook) when a dataset turns warn, skewed, stale or never-loaded, or recovers.
 """
 
-from governance.oversight.dags import build_oversight_dag
+from governance.orchestration.oversight_dags import build_oversight_dag
 
 oversight = build_oversight_dag()

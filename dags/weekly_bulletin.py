@@ -2,6 +2,6 @@
 HTML and a formula-safe CSV in ``GOVERNANCE_BULLETIN_ROOT`` (default ``var/bulletins``).
 """
 
-from governance.oversight.dags import build_bulletin_dag
+from governance.orchestration.oversight_dags import build_bulletin_dag
 
 weekly_bulletin = build_bulletin_dag()

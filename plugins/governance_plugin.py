@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from airflow.api_fastapi.core_api.security import get_user
 from airflow.plugins_manager import AirflowPlugin
 
-from governance.sharing import create_sharing_app
+from governance.sharing.app import create_sharing_app
 from governance.webapp import create_app
 from governance.webapp.templating import NAV
 

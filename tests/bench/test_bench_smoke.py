@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def test_bench_writes_results_in_the_documented_shape(tmp_path: Path, postgres_admin) -> None:
-    from governance.bench.run import bench
+    from governance_bench.run import bench
 
     bench(20_000, 5_000, tmp_path / "out", tmp_path / "work")
     results = json.loads((tmp_path / "out" / "results.json").read_text())

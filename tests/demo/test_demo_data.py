@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from governance_demo import DemoDrop, write_demo_data
+from governance_demo.defects import NUMBER_CELL_KINDS
 from openpyxl import load_workbook
 from stdnum.cn import uscc
 from stdnum.iso7064 import mod_11_2
 
-from governance.demo import DemoDrop, write_demo_data
-from governance.demo.defects import NUMBER_CELL_KINDS
+from governance.identifiers import credit_code_reasons, make_credit_code, resident_id_reasons
 from governance.settings import REPO_ROOT
 from governance.sources import files
 from governance.sources.cells import NUMERIC_CELLS
 from governance.sources.encodings import GB18030
 from governance.standards.catalogue import Catalogue, load_catalogue
-from governance.validation.identifiers import credit_code_reasons, make_credit_code, resident_id_reasons
 from governance.validation.names import SEPARATOR, normalise_separators
 
 DAY = datetime.date(2026, 11, 28)
@@ -451,7 +451,7 @@ def test_same_seed_same_drop_and_the_world_is_stable_across_nights(catalogue, tm
 
 
 def test_workbooks_beyond_the_excel_row_limit_are_split_and_stale_parts_removed(catalogue, tmp_path, monkeypatch):
-    import governance.demo.writers as demo_writers
+    import governance_demo.writers as demo_writers
 
     key = "human_resources/social_insurance_enrollment"
     monkeypatch.setattr(demo_writers, "EXCEL_MAX_ROWS", 60)

@@ -21,7 +21,7 @@ import os, sys
 from datetime import date
 from governance.settings import airflow_environment
 os.environ.update(airflow_environment())
-from governance.demo.run import run_demo
+from governance_demo.run import run_demo
 sys.exit(0 if run_demo(date.fromisoformat(sys.argv[1]), only={sys.argv[2]}) else 1)
 """
 

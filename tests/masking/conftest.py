@@ -1,9 +1,8 @@
 """Fixtures of the masking tests (the session-wide ``catalogue`` comes from tests/conftest.py)."""
 
 import pytest
-from keyring_helpers import keyring_file, publish_raw  # noqa: F401  (fixtures)
 
-from governance.masking import generate_keyring
+from governance.keys import generate_keyring
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,15 @@ from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from governance.keys import DecryptionError, Keyring, decrypt_values, encrypt_values, generate_keyring, pseudonymize
 from governance.masking import (
-    DecryptionError,
-    Keyring,
-    decrypt_values,
-    encrypt_values,
     generalize_date,
     generalize_district,
     generalize_division,
     generalize_range,
-    generate_keyring,
     mask_column,
     mask_frame,
     partial,
-    pseudonymize,
 )
 from governance.masking.rules import DISTRICT, FALLBACK_CHARS
 from governance.standards.catalogue import ResolvedColumn

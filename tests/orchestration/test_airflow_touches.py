@@ -15,9 +15,9 @@ import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.serialized_objects import DagSerialization
+from governance_demo import write_demo_data
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
+from governance.keys import generate_keyring, keyring_to_json
 from governance.orchestration.dataset_dag import build_dataset_dag
 from governance.orchestration.task_log import WIDTH
 from governance.pipeline import chunked, steps

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from governance_demo import write_demo_data
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
+from governance.keys import generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.standards.catalogue import Catalogue, load_usable_catalogue

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
 from governance.orchestration.dataset_dag import dataset_asset
-from governance.profiles.build import ProfileError, build_profile, check_profile, profile_table
-from governance.profiles.dag import input_asset
-from governance.profiles.definitions import ENTERPRISE, LINEAGE, PROFILES
+from governance.orchestration.profile_dags import input_asset
+from governance.profiles.build import ProfileError, build_profile
 from governance.standards.catalogue import Catalogue
-from governance.warehouse import LINEAGE_COLUMNS, publish
+from governance.warehouse import publish
+from governance.warehouse.schema import profile_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGISTER = "market_regulation/enterprise_registration"
@@ -60,23 +60,21 @@ def publish_rows(engine: sa.Engine, catalogue: Catalogue, key: str, rows: list[d
 def profile_rows(engine: sa.Engine, catalogue: Catalogue) -> dict[str, dict]:
     """The profile's rows by credit code, read through the typed table (SQLite stores dates as text)."""
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(profile_table(catalogue, ENTERPRISE))).mappings()
+        rows = connection.execute(sa.select(profile_table(catalogue, catalogue.profile("enterprise")))).mappings()
         return {row["credit_code"]: dict(row) for row in rows}
 
 
-def test_profile_definitions_fit_the_standards(catalogue: Catalogue) -> None:
-    assert LINEAGE == LINEAGE_COLUMNS
-    for profile in PROFILES.values():
-        check_profile(catalogue, profile)
-    table = profile_table(catalogue, ENTERPRISE)
+def test_the_profile_table_is_typed_and_described_by_its_sources(catalogue: Catalogue) -> None:
+    table = profile_table(catalogue, catalogue.profile("enterprise"))
     assert [column.name for column in table.primary_key.columns] == ["credit_code"]
+    assert [column.name for column in table.columns][-3:] == ["_load_date", "_run_id", "_loaded_at"]
     assert table.c.tax_credit_rating.comment.endswith("(来源: 纳税信用等级评价结果)")
 
 
 def test_profile_joins_on_the_credit_code(warehouse: sa.Engine, catalogue: Catalogue, tmp_path: Path) -> None:
     publish_rows(warehouse, catalogue, REGISTER, [register_row(i) for i in range(3)], tmp_path)
     publish_rows(warehouse, catalogue, RATINGS, [rating_row(0, "A"), rating_row(2, "M"), rating_row(9, "D")], tmp_path)
-    result = build_profile(warehouse, catalogue, ENTERPRISE, load_date=DAY, run_id="profile-1")
+    result = build_profile(warehouse, catalogue, catalogue.profile("enterprise"), load_date=DAY, run_id="profile-1")
     assert (result.table, result.rows, result.missing_inputs) == ("shared.profile__enterprise", 3, (HOSPITALS,))
     rows = profile_rows(warehouse, catalogue)
     assert set(rows) == {code(0), code(1), code(2)}  # one row per registered enterprise; code 9 is not one
@@ -86,7 +84,7 @@ def test_profile_joins_on_the_credit_code(warehouse: sa.Engine, catalogue: Catal
     assert rows[code(1)]["_run_id"] == "profile-1" and rows[code(1)]["_load_date"] == DAY
 
     publish_rows(warehouse, catalogue, HOSPITALS, [hospital_row(1)], tmp_path)
-    again = build_profile(warehouse, catalogue, ENTERPRISE, load_date=DAY, run_id="profile-2")
+    again = build_profile(warehouse, catalogue, catalogue.profile("enterprise"), load_date=DAY, run_id="profile-2")
     assert (again.rows, again.missing_inputs) == (3, ())
     rows = profile_rows(warehouse, catalogue)
     assert rows[code(1)]["medical_institution_name"] == "企业1医院" and rows[code(1)]["medical_bed_count"] == 120
@@ -95,20 +93,20 @@ def test_profile_joins_on_the_credit_code(warehouse: sa.Engine, catalogue: Catal
 
 def test_profile_needs_its_driving_table(warehouse: sa.Engine, catalogue: Catalogue) -> None:
     with pytest.raises(ProfileError, match="market_regulation__enterprise_registration is not published yet"):
-        build_profile(warehouse, catalogue, ENTERPRISE, load_date=DAY, run_id="p")
+        build_profile(warehouse, catalogue, catalogue.profile("enterprise"), load_date=DAY, run_id="p")
 
 
 def test_a_drifted_profile_table_is_rebuilt(warehouse: sa.Engine, catalogue: Catalogue, tmp_path: Path) -> None:
     publish_rows(warehouse, catalogue, REGISTER, [register_row(0)], tmp_path)
     with warehouse.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE shared.profile__enterprise (credit_code TEXT PRIMARY KEY, old TEXT)")
-    assert build_profile(warehouse, catalogue, ENTERPRISE, load_date=DAY, run_id="p").rows == 1
+    assert build_profile(warehouse, catalogue, catalogue.profile("enterprise"), load_date=DAY, run_id="p").rows == 1
     columns = {column["name"] for column in sa.inspect(warehouse).get_columns("profile__enterprise", schema="shared")}
     assert "old" not in columns and "tax_credit_rating" in columns
 
 
 def test_input_assets_are_the_ones_the_dataset_dags_emit(catalogue: Catalogue) -> None:
-    for profile in PROFILES.values():
+    for profile in catalogue.profiles.values():
         for key in profile.inputs:
             assert input_asset(key) == dataset_asset(catalogue.dataset(key))
 
@@ -131,7 +129,7 @@ import json, os, sys
 from datetime import date
 from governance.settings import airflow_environment
 os.environ.update(airflow_environment())
-from governance.demo.run import run_demo
+from governance_demo.run import run_demo
 ok = run_demo(date.fromisoformat(sys.argv[1]), only=set(sys.argv[2:]))
 from airflow.models.asset import AssetEvent, AssetModel, DagScheduleAssetReference
 from airflow.utils.session import create_session

@@ -21,17 +21,17 @@ PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "governance"
 EXPECTED = {
     "sources.errors.SourceError": DataError, "sources.errors.NoDrop": DataError,
     "sources.delivery.DeliveryError": DataError, "pipeline.steps.RunFailed": DataError,
-    "pipeline.steps.RunHeld": DataError, "masking.leak_guard.LeakBlocked": DataError,
+    "pipeline.steps.RunHeld": DataError, "redaction.leak_guard.LeakBlocked": DataError,
     "warehouse.publish.PublishError": DataError, "sharing.queries.RequestProblem": DataError,
     "pipeline.steps.IncompleteOutput": ConfigurationError, "standards.problems.StandardsError": ConfigurationError,
     "standards.positions.YamlSyntaxError": ConfigurationError, "standards.odcs.ContractError": ConfigurationError,
     "validation.suites.SuiteError": ConfigurationError, "validation.runner.ExpectationProblem": ConfigurationError,
     "validation.preview.PreviewError": ConfigurationError, "validation.impact.ImpactError": ConfigurationError,
-    "masking.keys.KeyringError": ConfigurationError, "masking.frame.MaskingError": ConfigurationError,
-    "masking.rules.DecryptionError": ConfigurationError, "masking.rotation.RotationError": ConfigurationError,
+    "keys.keyring.KeyringError": ConfigurationError, "masking.frame.MaskingError": ConfigurationError,
+    "keys.crypto.DecryptionError": ConfigurationError, "keys.rotation.RotationError": ConfigurationError,
     "warehouse.schema.SchemaDriftError": ConfigurationError, "profiles.build.ProfileError": ConfigurationError,
     "sharing.tokens.TokenError": ConfigurationError,
-    "warehouse.publish.WarehouseUnavailable": TransientError, "pipeline.workarea.StorageFull": TransientError,
+    "warehouse.publish.WarehouseUnavailable": TransientError, "files.StorageFull": TransientError,
     "settings.SettingsError": ConfigurationError, "warehouse.migrate.SchemaAheadError": ConfigurationError,
     "alerts.NotificationFailed": TransientError,
     "sharing.app.ApiError": GovernanceError,  # an HTTP answer: retryable only for a quota (429)
@@ -79,8 +79,8 @@ def test_every_public_error_class_in_the_library_is_in_the_hierarchy_and_listed(
 
 
 def test_the_task_wrapper_fails_at_once_or_leaves_the_retry_to_airflow() -> None:
+    from governance.files import StorageFull
     from governance.pipeline.steps import IncompleteOutput
-    from governance.pipeline.workarea import StorageFull
     from governance.sharing.app import ApiError
 
     def raising(error: BaseException):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from governance.masking.leak_guard import identifier_counts
+from governance.redaction.leak_guard import identifier_counts
 from governance.standards.catalogue import load_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

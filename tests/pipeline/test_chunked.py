@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from governance_demo import write_demo_data
 
-from governance.demo import write_demo_data
 from governance.errors import retry_can_help
-from governance.masking import decrypt_values, generate_keyring, keyring_to_json
+from governance.keys import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.pipeline.steps import IncompleteOutput
 from governance.settings import get_settings

@@ -13,10 +13,17 @@ import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from governance_demo import write_demo_data
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json, load_keyring, mask_frame
+from governance.identifiers import (
+    credit_code_reasons,
+    make_credit_code,
+    resident_id_check_character,
+    resident_id_reasons,
+)
+from governance.keys import generate_keyring, keyring_to_json, load_keyring
+from governance.masking import mask_frame
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources import SourceError, pull_dataset
@@ -24,12 +31,6 @@ from governance.sources.cells import NUMERIC_CELLS
 from governance.sources.delivery import write_manifest
 from governance.sources.pull import landing_folder
 from governance.standards.models import Source
-from governance.validation.identifiers import (
-    credit_code_reasons,
-    make_credit_code,
-    resident_id_check_character,
-    resident_id_reasons,
-)
 from governance.validation.preview import preview
 from governance.validation.reasons import EXPLANATIONS
 

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from governance.masking import decrypt_values, generate_keyring, keyring_to_json
+from governance.identifiers import make_credit_code, resident_id_check_character
+from governance.keys import decrypt_values, generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 from governance.sources.delivery import write_manifest
 from governance.sources.pull import landing_folder
-from governance.validation.identifiers import make_credit_code, resident_id_check_character
 
 DAY = datetime.date(2026, 11, 27)
 REGISTER = "market_regulation/enterprise_registration"  # CSV declared gbk

@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from governance_demo import write_demo_data
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
+from governance.keys import generate_keyring, keyring_to_json
 from governance.pipeline import chunked, steps
 from governance.settings import get_settings
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json
+from governance_demo import write_demo_data
+
+from governance.keys import generate_keyring, keyring_to_json
 from governance.settings import Settings, get_settings
 from governance.sources.pull import landing_folder
 from governance.standards.catalogue import load_catalogue

@@ -27,8 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def night_environment(var_root: Path, warehouse_url: str, days: list[date], rows: int, **extra: str) -> dict[str, str]:
     """A private var root as ``governance keys init`` and ``demo-data`` leave it (a keyring in the local secrets
     backend, demo drops for ``days`` from the demo data facade), and the environment a pipeline process needs."""
-    from governance.demo import write_demo_data
-    from governance.masking import write_local_keyring
+    from governance_demo import write_demo_data
+
+    from governance.keys import write_local_keyring
     from governance.standards.catalogue import load_catalogue
 
     secrets = var_root / "secrets"

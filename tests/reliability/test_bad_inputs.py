@@ -19,9 +19,10 @@ import openpyxl
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from governance_demo import write_demo_data
 
-from governance.demo import write_demo_data
-from governance.masking import generate_keyring, keyring_to_json, load_keyring, mask_frame
+from governance.keys import generate_keyring, keyring_to_json, load_keyring
+from governance.masking import mask_frame
 from governance.pipeline import chunked, steps
 from governance.pipeline.chunks import iter_parts
 from governance.settings import get_settings

@@ -39,8 +39,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from governance.masking import keyring_from_json
-from governance.masking.leak_guard import RESIDENT_ID, identifier_counts
+from governance.keys import keyring_from_json
+from governance.redaction.leak_guard import RESIDENT_ID, identifier_counts
 from governance.sharing.tokens import token_hash
 from governance.sources.delivery import write_manifest
 from governance.standards.catalogue import load_catalogue
@@ -55,7 +55,7 @@ import os, sys
 from datetime import date
 from governance.settings import airflow_environment
 os.environ.update(airflow_environment())
-from governance.demo.run import run_demo
+from governance_demo.run import run_demo
 print("RUN_OK", run_demo(date.fromisoformat(sys.argv[1]), only=set(sys.argv[2:])))
 """
 # Hex tokens (UUIDs, hashes) in Airflow's tables and logs can hold an 11-digit run by chance: not identifiers.

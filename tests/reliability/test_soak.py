@@ -34,8 +34,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fault_support import DagTasks, night_environment
+from governance_bench.sharing_api import free_port, percentiles, start_server, stop_server, wait_ready
 
-from governance.sharing.bench import free_port, percentiles, start_server, stop_server, wait_ready
 from governance.sharing.policy import Grant, decide
 from governance.sharing.tables import access_log
 from governance.sharing.tokens import issue_token
@@ -84,7 +84,8 @@ def publisher(environment: dict[str, str], columns: dict[str, list[str]], stop: 
     """Night after night until ``stop``: demo drops for the day, then each dataset's DAG tasks; the version each
     publish committed is captured before the next publish can start."""
     os.environ.update(environment)
-    from governance.demo import write_demo_data
+    from governance_demo import write_demo_data
+
     from governance.settings import get_settings
     from governance.standards.catalogue import load_catalogue
 

@@ -37,9 +37,9 @@ import uvicorn
 from auth_stubs import AllowsEverything, Reader
 from browser_support import CHROMIUM_ARGS, chromium_path
 from fastapi.testclient import TestClient
+from governance_bench.sharing_api import free_port
 from test_no_secrets_anywhere import files_under, governance, identifiers_in, sqlite_columns
 
-from governance.sharing.bench import free_port
 from governance.warehouse import warehouse_engine
 from governance.webapp import create_app
 
@@ -54,7 +54,7 @@ import os, sys
 from datetime import date
 from governance.settings import airflow_environment
 os.environ.update(airflow_environment())
-from governance.demo.run import run_demo
+from governance_demo.run import run_demo
 for day in sys.argv[1:]:
     print("RUN_OK", run_demo(date.fromisoformat(day), only={"public_security__resident_population"}))
 """

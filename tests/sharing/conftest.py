@@ -31,7 +31,8 @@ from sharing_support import (
 # Built apps load the platform's alert path, and with it Airflow, which replaces the root logging handlers on
 # first import (pytest's capture included): load it with the test modules, not in the middle of a test.
 import governance.alerts  # noqa: F401
-from governance.sharing import SharingConfig, create_sharing_app
+from governance.sharing.app import create_sharing_app
+from governance.sharing.config import SharingConfig
 from governance.sharing.tables import access_log, security_event
 from governance.sharing.tokens import issue_token
 from governance.standards.catalogue import Catalogue

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-
-from governance.sharing.bench import free_port
+from governance_bench.sharing_api import free_port
 
 
 @contextlib.contextmanager

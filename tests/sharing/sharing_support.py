@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from governance.masking import generate_keyring, pseudonymize
+from governance.keys import generate_keyring, pseudonymize
 from governance.standards.agreements import Agreement
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

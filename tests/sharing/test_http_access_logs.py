@@ -17,10 +17,10 @@ import pytest
 from airflow.api_fastapi.common import http_access_log
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from governance_bench.sharing_api import free_port, start_server, stop_server, wait_ready
 from sharing_support import MEDICAL
 
-from governance.masking import generate_keyring, write_local_keyring
-from governance.sharing.bench import free_port, start_server, stop_server, wait_ready
+from governance.keys import generate_keyring, write_local_keyring
 from governance.sharing.tokens import issue_token
 
 CODE = "12330000MB00000003"

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from governance.cli import main
-from governance.sharing import create_sharing_app
+from governance.sharing.app import create_sharing_app
 from governance.sharing.tables import api_token
 
 

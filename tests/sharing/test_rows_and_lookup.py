@@ -151,7 +151,7 @@ def test_the_lookup_token_is_the_pipelines_pseudonym() -> None:
     import pandas as pd
     from sharing_support import KEYRING
 
-    from governance.masking import pseudonymize
+    from governance.keys import pseudonymize
     from governance.sharing.queries import pseudonym_of
 
     values = [raw_id(1), "张三", "", "91330100MA00000001"]

@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from sharing_support import KEYRING, RESIDENT, TAX, Clock, _parquet, raw_id
 from test_interception import small_quota
 
-from governance.sharing import SharingConfig, create_sharing_app
+from governance.sharing.app import create_sharing_app
+from governance.sharing.config import SharingConfig
 from governance.sharing.roles import service_role_name, sync_service_role
 from governance.sharing.tables import access_log, security_event, service_engine
 from governance.sharing.tokens import issue_token

@@ -15,7 +15,7 @@ from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 from validation_support import other_check, residents
 
-from governance.pipeline.workarea import safe_name
+from governance.files import safe_name
 from governance.settings import REPO_ROOT, get_settings
 from governance.standards.catalogue import Catalogue, load_catalogue
 from governance.validation.data_docs import build_run_docs, run_docs_folder, write_run_docs

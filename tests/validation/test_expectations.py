@@ -15,6 +15,7 @@ from faker import Faker
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.registry import get_expectation_impl
 
+from governance.identifiers import make_credit_code
 from governance.settings import REPO_ROOT
 from governance.validation import expectations as custom
 from governance.validation.expectations import (
@@ -27,7 +28,6 @@ from governance.validation.expectations import (
     parse_dates,
     valid_numbers,
 )
-from governance.validation.identifiers import make_credit_code
 
 PAIR = {"ignore_row_if": "either_value_is_missing"}
 ALL_CUSTOM = [

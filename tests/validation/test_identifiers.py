@@ -15,7 +15,7 @@ from stdnum import exceptions as stdnum_exceptions
 from stdnum.cn import ric, uscc
 from stdnum.iso7064 import mod_11_2
 
-from governance.validation.identifiers import (
+from governance.identifiers import (
     birth_date_from_resident_id,
     credit_code_check_character,
     credit_code_reasons,

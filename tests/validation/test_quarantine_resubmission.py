@@ -9,15 +9,15 @@ import pytest
 import sqlalchemy as sa
 from validation_support import residents
 
-from governance.masking import generate_keyring, keyring_to_json, pseudonymize
+from governance.keys import generate_keyring, keyring_to_json, pseudonymize
 from governance.pipeline import chunked, steps
 from governance.pipeline.contracts import RecordSummary
 from governance.pipeline.quarantine import key_tokens, protect_for_warehouse, split_rows
-from governance.pipeline.verdict import CONFIRM_SHRINK_FILE
 from governance.settings import REPO_ROOT, get_settings
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.sources.delivery import write_manifest
 from governance.standards.catalogue import Catalogue, load_catalogue
+from governance.validation.verdict import CONFIRM_SHRINK_FILE
 from governance.warehouse import quarantine, write_quarantine
 from governance.warehouse.records import close_resolved_quarantine
 

@@ -8,9 +8,9 @@ import pytest
 from faker import Faker
 from validation_support import other_check, residents
 
+from governance.identifiers import make_credit_code
 from governance.settings import REPO_ROOT
 from governance.standards.catalogue import Catalogue, load_catalogue
-from governance.validation.identifiers import make_credit_code
 from governance.validation.runner import ROW_FAILURE_COLUMNS, SuiteError, load_suite, validate_frame
 from governance.validation.suites import generate_suite
 

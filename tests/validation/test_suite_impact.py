@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from governance_demo import write_demo_data
 
 from governance import cli
-from governance.demo import write_demo_data
 from governance.settings import REPO_ROOT
 from governance.sources import pull_dataset
 from governance.validation.impact import ImpactError, impact, landed_nights

@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from governance.profiles.definitions import PROFILES
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.warehouse import ensure_governance_tables, publish, warehouse_engine
 from governance.warehouse.grants import apply_grants, plan_grants, role_names
@@ -93,7 +92,7 @@ def test_a_column_that_is_not_published_is_never_planned(edit_dataset) -> None:
 
 
 def test_profile_columns_follow_their_sources(catalogue: Catalogue) -> None:
-    plan = plan_grants(catalogue, TODAY, derived=PROFILES.values())
+    plan = plan_grants(catalogue, TODAY)
     profile = plan.tables["profile__enterprise"]
     everyone = profile["shared_reader_all"]
     assert "enterprise_name" in everyone and "medical_institution_name" in everyone

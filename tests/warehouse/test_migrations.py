@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from governance.cli import main
-from governance.db import governance_metadata
+from governance.cli.db import governance_metadata
 from governance.warehouse import latest_runs, warehouse_engine, write_run_record
 from governance.warehouse.engine import GOVERNANCE_SCHEMA
 from governance.warehouse.migrate import SchemaAheadError, current, ensure_schema, head, upgrade

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from governance.columns import TEXT
 from governance.errors import ConfigurationError
+from governance.keys import crypto
+from governance.keys.keyring import Keyring
 from governance.masking import rules
-from governance.masking.keys import Keyring
-from governance.masking.leak_guard import LeakFinding, scan_and_redact
-from governance.masking.untrusted import describe_column
+from governance.redaction.leak_guard import LeakFinding, scan_and_redact
+from governance.redaction.untrusted import describe_column
 from governance.standards.catalogue import ResolvedColumn
 
 
@@ -48,8 +50,8 @@ def mask_column(values: pd.Series, column: ResolvedColumn, keyring: Keyring | No
         if keyring is None:
             raise MaskingError(f"column {column.name} is masked by {rule} and needs the keyring")
         if rule == "pseudonym":
-            return rules.pseudonymize(values, keyring.pseudonym_key)
-        return rules.encrypt_values(values, keyring.encryption_active, keyring.encryption_key, element.key)
+            return crypto.pseudonymize(values, keyring.pseudonym_key)
+        return crypto.encrypt_values(values, keyring.encryption_active, keyring.encryption_key, element.key)
     if rule == "generalize":
         return _generalize(values, column)
     raise MaskingError(f"column {column.name}: rule {rule} does not produce a column")
@@ -84,7 +86,7 @@ def mask_frame(frame: pd.DataFrame, columns: Sequence[ResolvedColumn], keyring: 
             dropped[column.name] = "suppress" if column.masking.rule == "suppress" else column.sharing
             continue
         values = frame[column.name] if column.name in frame.columns else pd.Series(
-            pd.NA, index=frame.index, dtype=rules.TEXT)
+            pd.NA, index=frame.index, dtype=TEXT)
         out[column.name] = mask_column(values, column, keyring)
         masked[column.name] = column.masking.rule
     known = {column.name for column in columns}

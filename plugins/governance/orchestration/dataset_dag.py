@@ -20,6 +20,7 @@ from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetabl
 from airflow.sdk.exceptions import AirflowSkipException
 
 from governance.alerts import run_failed
+from governance.files import storage_full
 from governance.orchestration.arrival import DeliverySensor
 from governance.orchestration.docs import dataset_doc_md
 from governance.orchestration.failures import fail_fast
@@ -28,7 +29,6 @@ from governance.orchestration.links import DataDocsLink, DatasetPageLink, Quaran
 from governance.orchestration.suite_files import suite_file_problem
 from governance.oversight.deadline import DeadlineDAG, nightly_deadline
 from governance.pipeline import contracts  # small: pydantic models, which parsing the standards loads anyway
-from governance.pipeline.workarea import storage_full
 from governance.roles.model import dag_access_control
 from governance.settings import Settings, get_settings
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
@@ -245,7 +245,7 @@ def _execute(run: Run, step: str, function: Callable[..., Any], *args: Any) -> A
       task log's "Returned value") and the message of what it raises (the task log, the run record) hold no
       identifier in clear.
     """
-    from governance.masking.leak_guard import redact_exception, redact_json
+    from governance.redaction.leak_guard import redact_exception, redact_json
 
     try:
         with run.area.step_lock(step):

@@ -64,7 +64,7 @@ def validate_summary_lines(dag_id: str, summary: dict[str, Any]) -> list[str]:
 
 
 def log_validate_summary(dag_id: str, summary: dict[str, Any]) -> None:
-    from governance.masking.leak_guard import redact_text
+    from governance.redaction.leak_guard import redact_text
 
     for line in validate_summary_lines(dag_id, summary):
         log.info("%s", redact_text(line))
@@ -81,7 +81,7 @@ def failure_lines(message: str) -> list[str]:
 
 
 def log_failure(message: str) -> None:
-    from governance.masking.leak_guard import redact_text
+    from governance.redaction.leak_guard import redact_text
 
     for line in failure_lines(message):
         log.error("%s", redact_text(line))

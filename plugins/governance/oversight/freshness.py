@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from governance.standards.freshness import freshness_hours
 from governance.standards.models import Dataset
 
 FRESH, WARN, SKEWED, STALE, NEVER_LOADED = "fresh", "warn", "skewed", "stale", "never-loaded"
@@ -26,15 +27,6 @@ SEVERITY = {FRESH: 0, WARN: 1, SKEWED: 2, STALE: 3, NEVER_LOADED: 4}
 STATUSES = tuple(SEVERITY)
 ALERTING = frozenset({WARN, SKEWED, STALE, NEVER_LOADED})
 LABELS_ZH = {FRESH: "及时", WARN: "预警", SKEWED: "时钟异常", STALE: "超期", NEVER_LOADED: "从未入库"}
-
-# (warn_after, error_after) in hours per update cycle: a day's grace beyond the cycle, then the
-# next cycle missed altogether.
-CYCLE_THRESHOLDS_H: dict[str, tuple[float, float]] = {
-    "daily": (30.0, 48.0),
-    "weekly": (8 * 24.0, 14 * 24.0),
-    "monthly": (32 * 24.0, 62 * 24.0),
-}
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -51,21 +43,8 @@ class Thresholds:
 
 
 def thresholds_for(dataset: Dataset) -> Thresholds:
-    """The cycle's defaults with the standard's ``freshness`` overrides applied.
-
-    When only one override is given and it crosses the other default (warn set beyond the cycle's
-    error), the other moves with it, so warn never comes after error.
-    """
-    warn, error = CYCLE_THRESHOLDS_H[dataset.update_cycle]
-    policy = dataset.freshness
-    if policy is not None:
-        if policy.warn_after_hours is not None:
-            warn = policy.warn_after_hours
-            error = policy.error_after_hours if policy.error_after_hours is not None else max(error, warn)
-        elif policy.error_after_hours is not None:
-            error = policy.error_after_hours
-            warn = min(warn, error)
-    return Thresholds(warn, error)
+    """The cycle's defaults with the standard's ``freshness`` overrides applied (``freshness_hours``)."""
+    return Thresholds(*freshness_hours(dataset))
 
 
 @dataclass(frozen=True)

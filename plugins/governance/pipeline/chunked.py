@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from governance import masking, validation
-from governance.masking import checks as key_checks
-from governance.masking import pseudonym_rotation
+from governance import keys, masking, validation
+from governance.keys import checks as key_checks
+from governance.keys import pseudonym_rotation
 from governance.pipeline import chunk_reports, quarantine, steps
 from governance.pipeline.chunks import (
     chunk_bounds,
@@ -43,10 +43,10 @@ from governance.pipeline.contracts import (
     require,
     write,
 )
-from governance.pipeline.keys import duplicate_positions, unique_columns
 from governance.pipeline.steps import Run, enforce, judge
 from governance.validation import runner
 from governance.validation.suites import rule_id
+from governance.validation.uniqueness import duplicate_positions, unique_columns
 
 
 def _suite(run: Run) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def finish_mask(run: Run) -> MaskSummary:
         run.area, "mask", len(require(run.area, PlanSummary).chunks))]
     key_ids = {tuple(sorted(part.key_ids.items())) for part in parts}
     if len(key_ids) > 1:
-        raise masking.KeyringError(f"{run.dataset.key}: chunks were masked under different keys "
+        raise keys.KeyringError(f"{run.dataset.key}: chunks were masked under different keys "
                                    f"({sorted(key_ids)}); rerun the mask tasks")
     first = parts[0]
     summary = MaskSummary(

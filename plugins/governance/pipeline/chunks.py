@@ -25,9 +25,9 @@ from great_expectations.expectations.expectation import (
 )
 from great_expectations.expectations.registry import get_expectation_impl
 
-from governance.pipeline.keys import UNIQUE_TYPES
 from governance.pipeline.workarea import WorkArea, write_summary
 from governance.settings import get_settings
+from governance.validation.uniqueness import UNIQUE_TYPES
 
 # Table-level rules whose result does not depend on which rows a chunk holds (they look at the columns only).
 _STRUCTURAL = ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",

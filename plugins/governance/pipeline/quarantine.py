@@ -18,15 +18,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from governance.columns import TEXT
+from governance.files import replacing, write_atomically
 from governance.fonts import REPORT_STYLE
-from governance.masking import Keyring, encrypt_values, mask_column, pseudonymize
-from governance.masking.rules import TEXT
-from governance.pipeline.workarea import replacing, write_atomically
+from governance.keys import QUARANTINE_AAD, Keyring, encrypt_values, pseudonymize
+from governance.masking import mask_column
 from governance.sources import SOURCE_FILE, SOURCE_LINE
 from governance.standards.catalogue import ResolvedColumn
 from governance.validation.reasons import explain
 
-QUARANTINE_AAD = "governance.quarantine"
 _HTML_ROWS = 5000
 _REPORT_LABELS = {SOURCE_FILE: "来源文件", SOURCE_LINE: "行号", "_rules": "未通过的规则", "_reasons": "原因"}
 _REPORT = jinja2.Environment(loader=jinja2.PackageLoader("governance.pipeline"), autoescape=True,

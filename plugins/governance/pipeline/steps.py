@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from governance import masking, validation, warehouse
+from governance import keys, masking, validation, warehouse
 from governance.errors import ConfigurationError, DataError, GovernanceError
-from governance.masking import checks as key_checks
+from governance.keys import checks as key_checks
 from governance.pipeline import quarantine
 from governance.pipeline.chunks import iter_parts
 from governance.pipeline.contracts import (
@@ -33,9 +33,9 @@ from governance.pipeline.contracts import (
     read,
     write,
 )
-from governance.pipeline.verdict import CONFIRM_SHRINK_FILE, FAILED, HELD, Verdict, decide
 from governance.pipeline.workarea import WorkArea
 from governance.settings import Settings, get_settings
+from governance.sharing.roles import sync_service_role
 from governance.sources import pull_dataset
 from governance.sources.pull import landing_folder
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
@@ -43,6 +43,7 @@ from governance.standards.models import Dataset
 from governance.standards.versions import dataset_versions
 from governance.validation import effective, names
 from governance.validation.suites import read_suite_json
+from governance.validation.verdict import CONFIRM_SHRINK_FILE, FAILED, HELD, Verdict, decide
 from governance.warehouse.grants import apply_grants
 from governance.warehouse.records import close_resolved_quarantine, has_open_quarantine
 
@@ -160,8 +161,6 @@ def publish(run: Run) -> PublishSummary:
                                load_date=run.logical_date, run_id=run.run_id)
     # A new table (or column) is closed until granted: re-apply the sharing grants after every publish.
     grants = apply_grants(run.engine, run.catalogue)
-    from governance.sharing.roles import sync_service_role  # deferred: the sharing package imports FastAPI
-
     sync_service_role(run.engine, run.catalogue, create=False)  # the sharing service's role, if there is one
     versions = validated.standards
     summary = PublishSummary(table=result.table, rows_published=result.rows, load_mode=result.load_mode,
@@ -248,7 +247,7 @@ def _close_resolved_quarantine(run: Run) -> int:
         return 0  # nothing to close: skip tokenising every published key
     columns = run.catalogue.columns(run.dataset)
     published = pd.read_parquet(run.area.passed, columns=quarantine.key_columns(columns))
-    tokens = {token for key in masking.load_keyring().pseudonym_keys.values()
+    tokens = {token for key in keys.load_keyring().pseudonym_keys.values()
               for token in quarantine.key_tokens(published, columns, key).dropna()}
     return close_resolved_quarantine(run.engine, run.dataset.key, tokens, run.run_id)
 

@@ -1,5 +1,5 @@
 """Cross-department profiles: tables joined inside the warehouse from several departments' published data.
 
-``definitions`` is plain data (read when DAGs are parsed); ``build`` holds the SQL (imported when a
-task runs); ``dag`` turns each profile into an Asset-scheduled DAG.
+What each profile joins is a standard (``standards/profiles/*.yaml``, :mod:`governance.standards.profiles`);
+``build`` holds the SQL, run by the profile's Asset-scheduled DAG (:mod:`governance.orchestration.profile_dags`).
 """

@@ -20,17 +20,18 @@ import sqlalchemy as sa
 
 from governance.errors import ConfigurationError
 from governance.pipeline.workarea import WorkArea
-from governance.profiles.definitions import PROFILES, Profile
 from governance.settings import get_settings
 from governance.standards.catalogue import Catalogue, load_usable_catalogue
+from governance.standards.profiles import Profile
 from governance.warehouse.engine import ddl_lock, is_postgres, warehouse_engine, write_transaction
+from governance.warehouse.grants import apply_grants
 from governance.warehouse.schema import (
     LOAD_DATE,
     LOADED_AT,
     RUN_ID,
     dataset_table,
     detect_drift,
-    lineage_columns,
+    profile_table,
     qualified_name,
 )
 
@@ -48,36 +49,6 @@ class ProfileResult:
     missing_inputs: tuple[str, ...] = ()  # joined datasets not published yet: their columns are NULL
 
 
-def check_profile(catalogue: Catalogue, profile: Profile) -> None:
-    """The definition fits the standards: inputs exist, columns are published, joins are on a whole key."""
-    for key in profile.inputs:
-        dataset = catalogue.datasets.get(key)
-        if dataset is None:
-            raise ProfileError(f"profile {profile.name}: unknown dataset {key!r}")
-        if dataset.primary_key != [profile.key]:
-            raise ProfileError(f"profile {profile.name}: {key} is keyed by ({', '.join(dataset.primary_key)}), "
-                               f"not ({profile.key}); joining it would multiply rows")
-    for column, key, source in profile.columns:
-        if key not in profile.inputs:
-            raise ProfileError(f"profile {profile.name}: column {column} comes from {key}, which is not an input")
-        if source not in dataset_table(catalogue, catalogue.dataset(key)).c:
-            raise ProfileError(f"profile {profile.name}: {key} publishes no column {source!r}")
-
-
-def profile_table(catalogue: Catalogue, profile: Profile, metadata: sa.MetaData | None = None) -> sa.Table:
-    """``shared.profile__<name>``: the profile's columns typed as their sources, plus lineage."""
-    check_profile(catalogue, profile)
-    sources = _input_tables(catalogue, profile)
-    columns = []
-    for name, key, source in profile.columns:
-        origin = sources[key].c[source]
-        is_key = name == profile.key and key == profile.base
-        comment = f"{origin.comment}(来源: {catalogue.dataset(key).title_zh})"
-        columns.append(sa.Column(name, origin.type, primary_key=is_key, nullable=not is_key, comment=comment))
-    return sa.Table(profile.table, metadata or sa.MetaData(), *columns, *lineage_columns(),
-                    schema=sources[profile.base].schema, comment=profile.title_zh)
-
-
 def profile_query(catalogue: Catalogue, profile: Profile, present: set[str], *, load_date: date,
                   run_id: str, postgres: bool) -> sa.Select:
     """The joining SELECT; inputs not in ``present`` (not yet published) contribute NULL columns."""
@@ -87,9 +58,9 @@ def profile_query(catalogue: Catalogue, profile: Profile, present: set[str], *, 
     for key in profile.joins:
         if key in present:
             joined = joined.outerjoin(sources[key], sources[key].c[profile.key] == base.c[profile.key])
-    values = [
-        (sources[key].c[source] if key in present else sa.null().cast(sources[key].c[source].type)).label(name)
-        for name, key, source in profile.columns]
+    values = [(sources[column.dataset].c[column.source] if column.dataset in present
+               else sa.null().cast(sources[column.dataset].c[column.source].type)).label(column.name)
+              for column in profile.columns]
     now = datetime.now(UTC).replace(tzinfo=None)
     lineage = [_literal(load_date, base.c[LOAD_DATE].type, postgres).label(LOAD_DATE),
                _literal(run_id, base.c[RUN_ID].type, postgres).label(RUN_ID),
@@ -130,19 +101,18 @@ def build_profile(engine: sa.Engine, catalogue: Catalogue, profile: Profile, *, 
 def run_profile(name: str, run_id: str, load_date: date) -> dict[str, Any]:
     """The DAG task: build the profile on the configured warehouse, then re-apply the grants so the
     new table is readable by exactly the roles its sources allow. Returns a small summary."""
-    from governance.warehouse.grants import apply_grants
-
     settings = get_settings()
     catalogue = load_usable_catalogue(settings.standards_root)
     engine = warehouse_engine(settings.warehouse_url)
+    profile = catalogue.profile(name)
     try:
-        result = build_profile(engine, catalogue, PROFILES[name], load_date=load_date, run_id=run_id)
+        result = build_profile(engine, catalogue, profile, load_date=load_date, run_id=run_id)
         grants = apply_grants(engine, catalogue)
     finally:
         engine.dispose()
     summary = {"table": result.table, "rows": result.rows, "missing_inputs": list(result.missing_inputs),
                "grants": grants.grants if grants.applied else None}
-    WorkArea.for_run(settings.work_root, PROFILES[name].dag_id, run_id).write_step("build", summary)
+    WorkArea.for_run(settings.work_root, profile.dag_id, run_id).write_step("build", summary)
     return summary
 
 

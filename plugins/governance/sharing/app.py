@@ -13,7 +13,9 @@ re-rendered without their ``input`` and ``ctx``, and unexpected failures become 
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
+from uvicorn.logging import AccessFormatter
 
 from governance.errors import GovernanceError
-from governance.masking import Keyring
+from governance.keys import Keyring
 from governance.settings import get_settings
 from governance.sharing.audit import AuditMiddleware, entry_of, log_in
 from governance.sharing.bodies import BodyLimitMiddleware, read_json
@@ -140,8 +143,6 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         if settings.sharing_preload:  # set by `governance serve`: fail fast, no cold start
             services.preload()
         if settings.sharing_access_log:  # `governance serve` without --no-access-log
-            from governance.sharing.commands import keep_access_log
-
             keep_access_log()
         yield
         services.alerter.flush()
@@ -265,6 +266,22 @@ def create_sharing_app(engine: Any = None, catalogue: Catalogue | None = None, c
         return JSONResponse({"dataset": grant.dataset.key, "columns": grant.column_names, "rows": served})
 
     return app
+
+
+def keep_access_log() -> None:
+    """Give uvicorn's access logger its handler back if Airflow's logging configuration removed it.
+
+    Loading the keyring imports Airflow, whose logging configuration (applied after uvicorn's) routes
+    ``uvicorn.access`` nowhere, since the api-server logs requests itself; a standalone service keeps its
+    access log. Called by the app's start-up in each worker when ``serve`` runs with the access log on.
+    """
+    logger = logging.getLogger("uvicorn.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(AccessFormatter('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _error_handlers(app: FastAPI) -> None:

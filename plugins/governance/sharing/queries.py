@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from governance.errors import DataError
-from governance.masking import Keyring
+from governance.keys import Keyring
 from governance.sharing.policy import Grant
 from governance.standards.catalogue import ResolvedColumn
 

@@ -43,7 +43,7 @@ from governance.sharing.tables import (
 )
 from governance.standards.catalogue import Catalogue
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, SHARED_SCHEMA, ddl_lock, is_postgres, write_transaction
-from governance.warehouse.grants import plan_grants, shared_columns
+from governance.warehouse.grants import ROLE_PREFIX, plan_grants, shared_columns
 from governance.warehouse.records import ensure_governance_tables, run_record
 from governance.warehouse.schema import LINEAGE_COLUMNS, table_name
 
@@ -66,9 +66,7 @@ class ServiceRoleReport:
 
 def service_role_name(prefix: str = "") -> str:
     """The role's name; ``prefix`` is checked as :func:`governance.warehouse.grants.role_names` does."""
-    from governance.warehouse.grants import _PREFIX
-
-    if not _PREFIX.match(prefix):
+    if not ROLE_PREFIX.match(prefix):
         raise ValueError(f"role prefix {prefix!r} must be lowercase letters, digits and _, starting with a letter")
     return f"{prefix}{SERVICE_ROLE}"
 

@@ -20,14 +20,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from governance.masking import Keyring
+from governance.keys import Keyring, load_keyring
+from governance.settings import get_settings
 from governance.sharing.audit import AccessEntry, write_access_entry
 from governance.sharing.config import SharingConfig
 from governance.sharing.guard import Alerter
 from governance.sharing.queries import cursor_keys
 from governance.sharing.tables import ensure_sharing_tables, service_engine
 from governance.sharing.tokens import TokenCheck, check_token
-from governance.standards.catalogue import Catalogue
+from governance.standards.catalogue import Catalogue, load_usable_catalogue
 from governance.standards.models import Dataset
 from governance.warehouse.records import run_record
 from governance.warehouse.schema import LOAD_DATE, LOADED_AT, dataset_table
@@ -80,9 +81,6 @@ class Services:
         if self._catalogue is None:
             with self._lock:
                 if self._catalogue is None:
-                    from governance.settings import get_settings
-                    from governance.standards.catalogue import load_usable_catalogue
-
                     self._catalogue = load_usable_catalogue(get_settings().standards_root)
         return self._catalogue
 
@@ -93,8 +91,6 @@ class Services:
             with self._lock:
                 if self._keyring is _UNSET:
                     try:
-                        from governance.masking import load_keyring
-
                         self._keyring = load_keyring()
                     except Exception as error:
                         log.warning("no keyring for lookups (%s); raw-identifier lookups are unavailable",

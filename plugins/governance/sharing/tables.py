@@ -19,7 +19,7 @@ import logging
 import sqlalchemy as sa
 
 from governance.settings import get_settings
-from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres
+from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres, warehouse_engine
 from governance.warehouse.migrate import ensure_schema
 
 log = logging.getLogger("governance.sharing")
@@ -122,8 +122,6 @@ def service_engine(url: str | None = None) -> sa.Engine:
     survives a crash of the database server. On PostgreSQL no ping per checkout (after a database
     restart one request fails and the pool is refreshed).
     """
-    from governance.warehouse import warehouse_engine
-
     url = url or get_settings().sharing_database_url or None
     if url is None:
         engine = warehouse_engine()  # creates the schemas if missing

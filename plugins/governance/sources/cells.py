@@ -28,10 +28,10 @@ import numpy as np
 import openpyxl
 import pandas as pd
 
-from governance.masking.untrusted import is_safe_name
+from governance.redaction.untrusted import is_safe_name
 from governance.sources.errors import SourceError
 from governance.standards.catalogue import ResolvedColumn
-from governance.validation.suites import strftime_format
+from governance.standards.formats import strftime_format
 
 NUMERIC_CELLS = "_numeric_cells"
 _NUMBER, _DATE, _TEXT, _ERROR = "n", "d", "s", "e"  # openpyxl's cell data types, as read

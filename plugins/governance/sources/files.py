@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from governance.masking.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
+from governance.redaction.untrusted import MISSING_HEADER_HINT, is_safe_name, looks_like_data_row, shape
 from governance.sources import cells, encodings, structure, workbook
 from governance.sources.errors import SourceError
 from governance.standards.catalogue import ResolvedColumn

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from governance.masking.untrusted import describe_column, is_safe_name
+from governance.redaction.untrusted import describe_column, is_safe_name
 from governance.sources.encodings import GB18030
 from governance.sources.errors import SourceError
 

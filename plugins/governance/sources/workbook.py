@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from governance.masking.untrusted import describe_column, describe_sheet, is_safe_name
+from governance.redaction.untrusted import describe_column, describe_sheet, is_safe_name
 from governance.sources.errors import SourceError
 
 EXCEL_CELL_CHARS = 32_767

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from governance.standards.models import Identifier, Strict
+from governance.standards.models import DatasetKey, Identifier, Strict
 from governance.standards.positions import KeyPath
 
 if TYPE_CHECKING:
     from governance.standards.catalogue import Catalogue
 
-DatasetKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$", max_length=97)]
 AgreementStatus = Literal["approved", "suspended"]
 Report = Callable[[KeyPath, str, str], None]
 

@@ -32,8 +32,10 @@ from governance.standards.models import (
 )
 from governance.standards.positions import KeyPath, PositionedDocument, YamlSyntaxError, load_positioned
 from governance.standards.problems import Problem, StandardsError
+from governance.standards.profiles import Profile, ProfileFile, check_profile
 
 DIVISIONS_FILE = "codes/divisions.csv"
+_ISOLATED = ("datasets/", "agreements/", "profiles/")  # folders whose files break only themselves
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class Catalogue:
     code_tables: dict[str, CodeTable] = field(default_factory=dict)
     datasets: dict[str, Dataset] = field(default_factory=dict)
     agreements: dict[str, Agreement] = field(default_factory=dict)  # sharing agreements, by id
-    # Files left out by ``load_usable_catalogue`` (dataset and agreement files with problems), with their problems
+    profiles: dict[str, Profile] = field(default_factory=dict)  # cross-department profiles, by name
+    # Files left out by ``load_usable_catalogue`` (dataset, agreement and profile files with problems), with
+    # their problems
     broken: dict[str, list[Problem]] = field(default_factory=dict)
 
     def dataset(self, key: str) -> Dataset:
@@ -100,6 +104,16 @@ class Catalogue:
         if dataset is None:
             raise KeyError(f"no dataset {key!r} in {self.root}; known: {', '.join(sorted(self.datasets))}")
         return dataset
+
+    def profile(self, name: str) -> Profile:
+        """A cross-department profile by name; a left-out one raises its problems."""
+        profile = self.profiles.get(name)
+        if profile is None:
+            problems = self.broken.get(f"profiles/{name}.yaml")
+            if problems:
+                raise StandardsError(problems)
+            raise KeyError(f"no profile {name!r} in {self.root}; known: {', '.join(sorted(self.profiles))}")
+        return profile
 
     def columns(self, dataset: Dataset) -> list[ResolvedColumn]:
         return self._resolved[dataset.key]
@@ -129,25 +143,30 @@ def load_catalogue(root: Path) -> Catalogue:
 
 
 def load_usable_catalogue(root: Path) -> Catalogue:
-    """The catalogue for DAGs and runs: a dataset or agreement file with problems is left out (listed in
-    ``broken``) so the other datasets keep running; problems in shared files (departments, elements, code
-    tables) concern every dataset and raise StandardsError as ``load_catalogue`` does.
-    ``governance standards check`` still fails on any problem."""
+    """The catalogue for DAGs and runs: a dataset, agreement or profile file with problems is left out (listed
+    in ``broken``) so the other datasets keep running, and so is an agreement or profile reading a left-out
+    dataset; problems in shared files (departments, elements, code tables) concern every dataset and raise
+    StandardsError as ``load_catalogue`` does. ``governance standards check`` still fails on any problem."""
     catalogue, problems, origins = _check(root)
-    if any(not problem.file.startswith(("datasets/", "agreements/")) for problem in problems):
+    if any(not problem.file.startswith(_ISOLATED) for problem in problems):
         raise StandardsError(problems)
     for problem in problems:
         catalogue.broken.setdefault(problem.file, []).append(problem)
-    for registry, kind in ((catalogue.datasets, "Dataset"), (catalogue.agreements, "Agreement")):
+    for registry, kind in ((catalogue.datasets, "Dataset"), (catalogue.agreements, "Agreement"),
+                           (catalogue.profiles, "Profile")):
         for key in [key for key in registry if _relative(root, origins[f"{kind}:{key}"][0].file) in catalogue.broken]:
             del registry[key]
-    for agreement in [agreement for agreement in catalogue.agreements.values()
-                      if agreement.dataset not in catalogue.datasets]:  # its dataset was left out: so is it
-        document, path = origins[f"Agreement:{agreement.id}"]
-        file, line = _relative(root, document.file), document.line_of((*path, "dataset"))
-        catalogue.broken[file] = [Problem(file, line, "agreement.dataset", "dataset-left-out",
-                                          f"dataset {agreement.dataset} has problems and was left out")]
-        del catalogue.agreements[agreement.id]
+    readers = [(catalogue.agreements, "Agreement", "agreement.dataset", lambda a: [a.dataset], ("dataset",)),
+               (catalogue.profiles, "Profile", "profile.base", lambda p: p.inputs, ("base",))]
+    for registry, kind, shown, inputs, at in readers:  # an input was left out: so is its reader
+        for key, item in [(key, item) for key, item in registry.items()
+                          if any(dataset not in catalogue.datasets for dataset in inputs(item))]:
+            document, path = origins[f"{kind}:{key}"]
+            missing = ", ".join(dataset for dataset in inputs(item) if dataset not in catalogue.datasets)
+            file, line = _relative(root, document.file), document.line_of((*path, *at))
+            catalogue.broken[file] = [Problem(file, line, shown, "dataset-left-out",
+                                              f"dataset {missing} has problems and was left out")]
+            del registry[key]
     return catalogue
 
 
@@ -198,6 +217,12 @@ class _Loader:
                 self._problem(document.file, document.line_of(("agreement", "id")), "agreement.id",
                               "file-location", f"agreement {agreement.id} must live in agreements/{agreement.id}.yaml")
             self._add(catalogue.agreements, agreement.id, agreement, document, ("agreement",))
+        for document, parsed in self._parse_all("profiles/*.yaml", ProfileFile):
+            profile = parsed.profile
+            if document.file.stem != profile.name:
+                self._problem(document.file, document.line_of(("profile", "name")), "profile.name",
+                              "file-location", f"profile {profile.name} must live in profiles/{profile.name}.yaml")
+            self._add(catalogue.profiles, profile.name, profile, document, ("profile",))
         return catalogue
 
     def _parse_all(self, pattern: str, model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, Any]]:
@@ -293,6 +318,9 @@ def _cross_reference_problems(catalogue: Catalogue, origins: dict[str, tuple[Pos
     for agreement in catalogue.agreements.values():
         document, _ = origins[f"Agreement:{agreement.id}"]
         check_agreement(catalogue, agreement, _reporter(catalogue.root, document, problems))
+    for profile in catalogue.profiles.values():
+        document, _ = origins[f"Profile:{profile.name}"]
+        check_profile(catalogue, profile, _reporter(catalogue.root, document, problems))
     return problems
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+DatasetKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$", max_length=97)]  # department/dataset
 DataType = Literal["string", "integer", "decimal", "date", "datetime"]
 Sensitivity = Literal["L1", "L2", "L3", "L4"]
 SharingType = Literal["unconditional", "conditional", "not_shared"]
@@ -22,6 +23,12 @@ UpdateCycle = Literal["daily", "weekly", "monthly"]
 LoadMode = Literal["snapshot", "upsert"]
 SENSITIVE_GRADES = frozenset({"L3", "L4"})
 MIN_NOTICE_DAYS = 30  # days between telling consumers of a breaking change and its effective date
+# A run's verdict under its dataset's quality policy (governance.validation.verdict decides it; the run
+# records and the oversight figures read it back).
+PASSED = "passed"
+FLAGGED = "passed_with_quarantine"
+HELD = "held_for_confirmation"
+FAILED = "failed"
 
 
 class Strict(BaseModel):

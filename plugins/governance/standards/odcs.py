@@ -24,10 +24,10 @@ import yaml
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from governance.errors import ConfigurationError
-from governance.oversight.freshness import thresholds_for
 from governance.settings import get_settings
 from governance.standards.agreements import active_agreements
 from governance.standards.catalogue import Catalogue, ResolvedColumn
+from governance.standards.freshness import freshness_hours
 from governance.standards.models import Column, Dataset
 
 API_VERSION = "v3.2.0"
@@ -63,7 +63,7 @@ def dataset_contract(catalogue: Catalogue, dataset: Dataset, suite: dict[str, An
         target = by_column.setdefault(column, []) if dataset.column(column or "") else table_rules
         target.extend(_quality(expectation, position))
     department = catalogue.departments.get(dataset.department)
-    thresholds = thresholds_for(dataset)
+    warn_after_h, error_after_h = freshness_hours(dataset)
     readers = [agreement for agreement in active_agreements(catalogue, today) if agreement.dataset == dataset.key]
     return {
         "apiVersion": API_VERSION,
@@ -99,9 +99,9 @@ def dataset_contract(catalogue: Catalogue, dataset: Dataset, suite: dict[str, An
         "slaProperties": [
             {"property": "frequency", "value": _FREQUENCY_DAYS[dataset.update_cycle], "unit": "d",
              "description": f"更新周期 update cycle: {dataset.update_cycle}"},
-            {"property": "latency", "value": thresholds.warn_after_h, "unit": "h",
+            {"property": "latency", "value": warn_after_h, "unit": "h",
              "description": "超过即预警 (freshness warning after)"},
-            {"property": "latency", "value": thresholds.error_after_h, "unit": "h",
+            {"property": "latency", "value": error_after_h, "unit": "h",
              "description": "超过即超期 (stale after)"},
             {"property": "timeOfAvailability", "value": get_settings().nightly_deadline,
              "description": "每晚发布截止时间 (Asia/Shanghai) nightly publish deadline"},

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from governance.pipeline.workarea import safe_name, write_atomically
+from governance.files import safe_name, write_atomically
+from governance.validation import docs_page
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
@@ -96,8 +97,6 @@ def build_run_docs(result: ExpectationSuiteValidationResult, target: Path, run_n
                    dataset: str | None = None, verdict: Mapping[str, Any] | None = None) -> Path:
     """The run's page (``index.html``) and its style sheet in ``target``, replacing an earlier build of the same
     run; returns the page. ``result`` must come from ``safe_result``; ``verdict`` is the validate summary."""
-    from governance.validation import docs_page
-
     building = target.with_name(f".{target.name}.partial")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)

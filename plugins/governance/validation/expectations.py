@@ -4,7 +4,7 @@ them with GX.
 
 Every check is vectorised: the metric receives a whole column (GX has already dropped nulls; null handling
 is the not-null rule's business) and returns a boolean Series. The identifier rules delegate to
-``governance.validation.identifiers`` so the expectation and the quarantine reason agree by construction.
+``governance.identifiers`` so the expectation and the quarantine reason agree by construction.
 
 Suite JSON must name every parameter these expectations take: the parameters have no class-level defaults
 (``strftime_format``, ``number_type``, ``ignore_row_if`` are required), so GX never saves one of them with
@@ -34,15 +34,15 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     column_pair_condition_partial,
 )
 
-from governance.settings import get_settings
-from governance.standards.catalogue import load_usable_catalogue
-from governance.validation.identifiers import (
+from governance.identifiers import (
     birth_date_from_resident_id,
     credit_code_reasons,
     gender_from_resident_id,
     mobile_reasons,
     resident_id_reasons,
 )
+from governance.settings import get_settings
+from governance.standards.catalogue import load_usable_catalogue
 from governance.validation.names import person_name_reasons
 
 _STRING = pd.StringDtype("pyarrow")

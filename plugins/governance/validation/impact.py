@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 
 from governance.errors import ConfigurationError
-from governance.pipeline.verdict import decide
 from governance.sources import pull_dataset
 from governance.sources.pull import landing_folder
 from governance.standards.catalogue import Catalogue
@@ -33,6 +32,7 @@ from governance.standards.models import Dataset
 from governance.validation.effective import in_force
 from governance.validation.preview import FIRST_DATA_LINE, masked_rows
 from governance.validation.runner import to_gx_suite, validate_frame
+from governance.validation.verdict import decide
 
 
 class ImpactError(ConfigurationError):

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from governance.pipeline.workarea import write_atomically
+from governance.files import write_atomically
 from governance.settings import Settings
 
 SUFFIX = ".json"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from governance.columns import TEXT
 from governance.errors import ConfigurationError
-from governance.masking import LeakBlocked, mask_column, scan_and_redact
-from governance.masking.rules import TEXT
-from governance.pipeline.verdict import Verdict, decide
+from governance.masking import mask_column
+from governance.redaction.leak_guard import LeakBlocked, scan_and_redact
 from governance.sources import SourceError
 from governance.sources.files import read_csv, read_excel
 from governance.standards.catalogue import Catalogue, ResolvedColumn
@@ -26,6 +26,7 @@ from governance.standards.models import Dataset
 from governance.validation import names
 from governance.validation.runner import load_suite, validate_frame
 from governance.validation.suites import suite_path
+from governance.validation.verdict import Verdict, decide
 
 FIRST_DATA_LINE = 2  # line 1 of a CSV file or sheet is the header
 _PLACEHOLDERS = {"pseudonym": "<pseudonym>", "encrypt": "<encrypted>", "suppress": "<suppressed>"}

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from governance.standards.catalogue import Catalogue, ResolvedColumn
+from governance.standards.formats import strftime_format
 from governance.standards.models import Dataset
 from governance.validation.reasons import EXPLANATIONS, NUMERIC_CELL, NUMERIC_CELL_RULE
-from governance.validation.suites import strftime_format
 
 _VALIDATOR_EXAMPLES = {"resident_id": "11010519491231002X", "credit_code": "91350100M000100Y43",
                        "mobile": "13800138000", "person_name": "张三、阿依古丽·买买提"}

@@ -32,14 +32,14 @@ from great_expectations.validator.v1_validator import Validator
 
 import governance.validation.expectations  # noqa: F401  (registers the custom expectations)
 from governance.errors import ConfigurationError
-from governance.masking.untrusted import MISSING_HEADER_HINT, describe_column, is_safe_name, looks_like_data_row
-from governance.pipeline.keys import UNIQUE_TYPES
+from governance.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
+from governance.redaction.untrusted import MISSING_HEADER_HINT, describe_column, is_safe_name, looks_like_data_row
 from governance.sources.cells import NUMERIC_CELLS
 from governance.validation.data_docs import safe_result
-from governance.validation.identifiers import credit_code_reasons, mobile_reasons, resident_id_reasons
 from governance.validation.names import person_name_reasons
 from governance.validation.reasons import NUMERIC_CELL, NUMERIC_CELL_RULE
 from governance.validation.suites import SuiteError, read_suite_json, rule_id
+from governance.validation.uniqueness import UNIQUE_TYPES
 
 __all__ = [
     "ROW_FAILURE_COLUMNS",

@@ -20,7 +20,6 @@ against GX's registry of expectation types.
 from __future__ import annotations
 
 import json
-import re
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,13 @@ from typing import Any
 from governance.errors import ConfigurationError
 from governance.settings import get_settings
 from governance.standards.catalogue import Catalogue, ResolvedColumn
+from governance.standards.formats import strftime_format
 from governance.standards.models import Dataset
 
 EDITING = (
     "Expectations with meta.generated=true are rewritten from the standards on regeneration. To tighten one, "
     "edit it and set meta.generated to false, keeping meta.rule. Expectations without generated=true are kept."
 )
-DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M:%S"}
-_FORMAT_TOKENS = {"YYYY": "%Y", "MM": "%m", "DD": "%d", "hh": "%H", "HH": "%H", "mm": "%M", "ss": "%S"}
 
 
 class SuiteError(ConfigurationError):
@@ -58,13 +56,6 @@ def suite_path(dataset: Dataset, expectations_root: Path | None = None) -> Path:
     """``<expectations_root>/<department>/<dataset>.json`` (root from the settings unless given)."""
     root = expectations_root if expectations_root is not None else get_settings().expectations_root
     return root / dataset.department / f"{dataset.name}.json"
-
-
-def strftime_format(standard_format: str | None, data_type: str) -> str:
-    """``YYYY-MM-DD hh:mm:ss`` (the standards' notation) as ``%Y-%m-%d %H:%M:%S``."""
-    if not standard_format:
-        return DEFAULT_FORMATS[data_type]
-    return re.sub("|".join(_FORMAT_TOKENS), lambda match: _FORMAT_TOKENS[match.group()], standard_format)
 
 
 def _expectation(rule: str, type_: str, **kwargs: Any) -> dict[str, Any]:

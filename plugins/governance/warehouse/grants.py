@@ -35,13 +35,14 @@ from psycopg import sql
 from governance.settings import get_settings
 from governance.standards.agreements import active_agreements
 from governance.standards.catalogue import Catalogue
+from governance.standards.profiles import TABLE_PREFIX
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, SHARED_SCHEMA, ddl_lock, is_postgres, write_transaction
 from governance.warehouse.schema import LINEAGE_COLUMNS, MAX_IDENTIFIER, published_columns, table_name
 
 log = logging.getLogger(__name__)
 
 READER_ALL = "shared_reader_all"
-_PREFIX = re.compile(r"^([a-z][a-z0-9_]*)?$")
+ROLE_PREFIX = re.compile(r"^([a-z][a-z0-9_]*)?$")
 
 
 class DerivedTable(Protocol):
@@ -53,8 +54,6 @@ class DerivedTable(Protocol):
     @property
     def sources(self) -> Mapping[str, tuple[str, str]]: ...  # column -> (dataset key, source column)
 
-    @property
-    def lineage(self) -> tuple[str, ...]: ...  # its own lineage columns, readable with any column
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class GrantReport:
 def role_names(catalogue: Catalogue, prefix: str = "") -> tuple[str, dict[str, str]]:
     """``(<prefix>shared_reader_all, {department: <prefix>dept_<department>})``; the prefix keeps
     test runs (and several environments in one cluster) apart, since roles are cluster-wide."""
-    if not _PREFIX.match(prefix):
+    if not ROLE_PREFIX.match(prefix):
         raise ValueError(f"role prefix {prefix!r} must be lowercase letters, digits and _, starting with a letter")
     departments = {key: f"{prefix}dept_{key}" for key in sorted(catalogue.departments)}
     for role in (f"{prefix}{READER_ALL}", *departments.values()):
@@ -103,8 +102,9 @@ def role_names(catalogue: Catalogue, prefix: str = "") -> tuple[str, dict[str, s
 
 
 def plan_grants(catalogue: Catalogue, today: date, *, prefix: str = "",
-                derived: Iterable[DerivedTable] = ()) -> GrantPlan:
-    """The grants the standards and the agreements valid on ``today`` call for (no database needed)."""
+                derived: Iterable[DerivedTable] | None = None) -> GrantPlan:
+    """The grants the standards and the agreements valid on ``today`` call for (no database needed).
+    ``derived`` defaults to the catalogue's cross-department profiles."""
     reader_all, departments = role_names(catalogue, prefix)
     plan = GrantPlan(reader_all, departments)
     by_dataset = {}
@@ -127,13 +127,13 @@ def plan_grants(catalogue: Catalogue, today: date, *, prefix: str = "",
         plan.tables[table] = {role: (*sorted(columns, key=order.__getitem__), *LINEAGE_COLUMNS)
                               for role, columns in grants.items() if columns}
     tables_of = {key: table for key, (table, _, _) in by_dataset.items()}
-    for view in derived:
+    for view in catalogue.profiles.values() if derived is None else derived:
         grants = {}
         for role in plan.roles:
             readable = [column for column, (dataset_key, source) in view.sources.items()
                         if source in plan.columns(tables_of.get(dataset_key, ""), role)]
             if readable:
-                grants[role] = (*readable, *view.lineage)
+                grants[role] = (*readable, *LINEAGE_COLUMNS)
         plan.tables[view.table] = grants
     return plan
 
@@ -142,12 +142,9 @@ def apply_grants(engine: sa.Engine, catalogue: Catalogue, today: date | None = N
                  derived: Iterable[DerivedTable] | None = None) -> GrantReport:
     """Create the roles if missing, revoke everything they hold, grant the plan: one transaction.
 
-    ``derived`` defaults to the registered cross-department profiles. On SQLite nothing is applied.
+    ``derived`` defaults to the catalogue's cross-department profiles. On SQLite nothing is applied.
     """
-    if derived is None:
-        from governance.profiles.definitions import PROFILES
-
-        derived = PROFILES.values()
+    derived = list(catalogue.profiles.values()) if derived is None else list(derived)
     today = today or datetime.now(ZoneInfo(get_settings().timezone)).date()
     plan = plan_grants(catalogue, today, prefix=prefix, derived=derived)
     if not is_postgres(engine):
@@ -226,11 +223,14 @@ def _stale_members(connection: sa.Connection, plan: GrantPlan) -> list[str]:
 
 
 def _left_out_tables(catalogue: Catalogue, derived: Iterable[DerivedTable]) -> set[str]:
-    """Tables of datasets whose standards file has problems (``load_usable_catalogue`` left them out), and the
-    derived tables reading them: no plan can be made for them, so what their readers hold is kept."""
+    """Tables of datasets and profiles whose standards file has problems, or whose input's has
+    (``load_usable_catalogue`` left them out), and the derived tables reading them: no plan can be made for
+    them, so what their readers hold is kept."""
     keys = {file.removeprefix("datasets/").removesuffix(".yaml") for file in catalogue.broken
             if file.startswith("datasets/")}
-    return ({key.replace("/", "__") for key in keys}
+    profiles = {TABLE_PREFIX + file.removeprefix("profiles/").removesuffix(".yaml") for file in catalogue.broken
+                if file.startswith("profiles/")}
+    return ({key.replace("/", "__") for key in keys} | profiles
             | {view.table for view in derived if any(key in keys for key, _ in view.sources.values())})
 
 

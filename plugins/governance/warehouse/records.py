@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from governance.pipeline.verdict import FLAGGED, PASSED
+from governance.redaction.leak_guard import redact_json
+from governance.standards.models import FLAGGED, PASSED
 from governance.warehouse.engine import GOVERNANCE_SCHEMA, is_postgres, write_transaction
 from governance.warehouse.migrate import ensure_schema
 
@@ -73,7 +74,7 @@ quarantine = sa.Table(
     comment="隔离区: 未通过校验的记录",
 )
 
-# Key management (governance.masking.registry, rotation, pseudonym_rotation). No key material, no values.
+# Key management (governance.keys.registry, rotation, pseudonym_rotation). No key material, no values.
 key_registry = sa.Table(
     "key_registry", metadata,
     sa.Column("key_id", sa.String(64), primary_key=True),
@@ -137,8 +138,6 @@ def write_run_record(engine: sa.Engine, record: Mapping[str, Any]) -> None:
     if not record.get("dag_id") or not record.get("run_id"):
         raise ValueError("a run record needs dag_id and run_id")
     row: dict[str, Any] = dict.fromkeys(run_record.c.keys()) | dict(record)
-    from governance.masking.leak_guard import redact_json  # the leak guard's message rules, as for summaries
-
     row |= {name: redact_json(row[name]) for name in ("message", *_JSON_COLUMNS)}
     for name in _JSON_COLUMNS:
         row[name] = _json(row[name])

@@ -22,8 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from governance.errors import ConfigurationError
+from governance.redaction.untrusted import describe_columns
 from governance.standards.catalogue import Catalogue, ResolvedColumn
 from governance.standards.models import Dataset
+from governance.standards.profiles import Profile
 from governance.warehouse.engine import SHARED_SCHEMA, ddl_lock, is_postgres, write_connection
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,21 @@ def dataset_table(catalogue: Catalogue, dataset: Dataset, metadata: sa.MetaData 
     ]
     return sa.Table(name, metadata or sa.MetaData(), *columns, *lineage_columns(),
                     schema=SHARED_SCHEMA, comment=dataset.title_zh)
+
+
+def profile_table(catalogue: Catalogue, profile: Profile, metadata: sa.MetaData | None = None) -> sa.Table:
+    """``shared.profile__<name>``: the profile's columns typed as their sources, plus lineage. The catalogue
+    checked the profile (inputs, keys, published source columns) when it loaded it."""
+    metadata = metadata or sa.MetaData()
+    sources = {key: dataset_table(catalogue, catalogue.dataset(key), metadata) for key in profile.inputs}
+    columns = []
+    for column in profile.columns:
+        origin = sources[column.dataset].c[column.source]
+        is_key = column.name == profile.key and column.dataset == profile.base
+        comment = f"{origin.comment}(来源: {catalogue.dataset(column.dataset).title_zh})"
+        columns.append(sa.Column(column.name, origin.type, primary_key=is_key, nullable=not is_key, comment=comment))
+    return sa.Table(profile.table, metadata, *columns, *lineage_columns(), schema=SHARED_SCHEMA,
+                    comment=profile.title_zh)
 
 
 @dataclass(frozen=True)
@@ -231,8 +248,6 @@ def check_frame_columns(frame_columns: Iterable[str], dataset_columns: Iterable[
     if missing:
         problems.append(f"is missing column(s) {', '.join(missing)}")
     if unexpected:
-        from governance.masking.untrusted import describe_columns  # a name the standard lacks came from a file
-
         problems.append(f"has unexpected column(s) {', '.join(describe_columns(unexpected, have))}")
     subject = f"{what} for {dataset_key}" if dataset_key else what
     raise SchemaDriftError(f"{subject} {'; '.join(problems)}")

@@ -1,0 +1,82 @@
+"""Cross-department profiles as standards: the real one loads, a broken one is reported with file, line, path
+and rule, and leaving it out (or a dataset it reads) leaves everything else usable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from standards_support import STANDARDS, edit, problems_of
+
+from governance.standards.catalogue import load_catalogue, load_usable_catalogue
+from governance.standards.problems import StandardsError
+
+ENTERPRISE = "profiles/enterprise.yaml"
+
+
+def line_of(file: Path, text: str) -> int:
+    return next(number for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1)
+                if text in line)
+
+
+def test_the_enterprise_profile_loads_with_its_sources() -> None:
+    profile = load_catalogue(STANDARDS).profile("enterprise")
+    assert (profile.table, profile.dag_id, profile.key) == ("profile__enterprise", "profile__enterprise", "credit_code")
+    assert profile.inputs == ("market_regulation/enterprise_registration", "taxation/taxpayer_credit_rating",
+                              "health/medical_institution")
+    assert profile.sources["tax_credit_rating"] == ("taxation/taxpayer_credit_rating", "rating")
+    assert profile.sources["enterprise_status"] == ("market_regulation/enterprise_registration", "status")
+
+
+def test_a_join_not_on_the_whole_key_an_unknown_dataset_and_a_missing_column_are_named(standards: Path) -> None:
+    file = standards / ENTERPRISE
+    edit(file, "  key: credit_code", "  key: enterprise_name")
+    edit(file, "source: bed_count}", "source: beds}")
+    problems = problems_of(standards)
+    joins = [p for p in problems if "[join-not-on-key]" in p]
+    assert joins[0] == (f"{ENTERPRISE}:{line_of(file, 'base:')} at profile.base: market_regulation/"
+                        "enterprise_registration is keyed by (credit_code), not (enterprise_name); joining it "
+                        "would multiply rows [join-not-on-key]")
+    assert len(joins) == 3  # the base and both joins
+    assert (f"{ENTERPRISE}:{line_of(file, 'source: beds}')} at profile.columns.medical_bed_count.source: dataset "
+            "health/medical_institution has no column 'beds' [unknown-column]") in problems
+
+    edit(file, "  key: enterprise_name", "  key: credit_code")
+    edit(file, "    - health/medical_institution", "    - health/medical_institutions")
+    assert (f"{ENTERPRISE}:{line_of(file, '- health/medical_institutions')} at profile.joins[1]: unknown dataset "
+            "'health/medical_institutions' [unknown-dataset]") in problems_of(standards)
+
+
+def test_structure_file_location_and_columns_from_outside_the_inputs(standards: Path) -> None:
+    file = standards / ENTERPRISE
+    edit(file, "  name: enterprise\n", "  name: enterprises\n")
+    edit(file, "dataset: taxation/taxpayer_credit_rating, source: rating}",
+         "dataset: civil_affairs/subsistence_allowance, source: rating}")
+    problems = problems_of(standards)
+    assert (f"{ENTERPRISE}:{line_of(file, 'name: enterprises')} at profile.name: profile enterprises must live in "
+            "profiles/enterprises.yaml [file-location]") in problems
+    assert any("profile.columns.tax_credit_rating.dataset: column tax_credit_rating comes from civil_affairs/subsistence_allowance,"
+               " which is neither the base nor a join [not-an-input]" in p for p in problems)
+    edit(file, "  title_zh:", "  title:")
+    assert any(p.startswith(f"{ENTERPRISE}:") and "[schema]" in p for p in problems_of(standards))
+
+
+def test_a_broken_profile_is_left_out_alone(standards: Path) -> None:
+    edit(standards / ENTERPRISE, "source: bed_count}", "source: beds}")
+    with pytest.raises(StandardsError, match="beds"):
+        load_catalogue(standards)
+    usable = load_usable_catalogue(standards)
+    assert usable.profiles == {} and ENTERPRISE in usable.broken
+    assert "health/medical_institution" in usable.datasets  # the datasets it reads are untouched
+    with pytest.raises(StandardsError, match="beds"):
+        usable.profile("enterprise")
+
+
+def test_a_profile_reading_a_left_out_dataset_is_left_out_too(standards: Path) -> None:
+    edit(standards / "datasets/health/medical_institution.yaml", "element: credit_code", "element: credit_cod")
+    usable = load_usable_catalogue(standards)
+    assert "health/medical_institution" not in usable.datasets and usable.profiles == {}
+    [problem] = usable.broken[ENTERPRISE]
+    assert (problem.rule, problem.path) == ("dataset-left-out", "profile.base")
+    assert "health/medical_institution has problems and was left out" in problem.message
+    assert "market_regulation/enterprise_registration" in usable.datasets
