@@ -24,8 +24,8 @@ import sqlalchemy as sa
 
 from governance.orchestration.oversight_dags import OVERSIGHT_DAG_IDS
 from governance.pipeline.workarea import WorkArea
-from governance.standards.profiles import TABLE_PREFIX as PROFILE_PREFIX
 from governance.settings import REPO_ROOT, Settings, get_settings
+from governance.standards.profiles import TABLE_PREFIX as PROFILE_PREFIX
 
 DEMO_SEED = 20261128  # the synthetic province and every night's drops follow from it
 

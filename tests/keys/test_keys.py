@@ -176,7 +176,7 @@ def test_load_in_a_plain_cli_process(tmp_path, keyring, via):
         write_local_keyring(tmp_path / "x" / "variables.json", keyring)
         env[BACKEND_ENV[0]] = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
         env[BACKEND_ENV[1]] = json.dumps({"variables_file_path": str(tmp_path / "x" / "variables.json")})
-    script = ("from governance.masking import load_keyring; k = load_keyring(); "
+    script = ("from governance.keys import load_keyring; k = load_keyring(); "
               "print(k.pseudonym_active, k.encryption_active)")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -13,11 +13,10 @@ from keyring_helpers import ALLOWANCE, assert_no_key_material, table_rows
 
 from governance import cli
 from governance.columns import TEXT
-from governance.keys import decrypt_values, encrypt_values, rotation
+from governance.keys import QUARANTINE_AAD, decrypt_values, encrypt_values, rotation
 from governance.keys.keyring import Keyring, KeyringError, keyring_from_json
 from governance.keys.keystore import PENDING_NAME
 from governance.keys.registry import load_registry
-from governance.keys import QUARANTINE_AAD
 from governance.warehouse import write_quarantine
 
 TABLE = "shared.civil_affairs__subsistence_allowance"

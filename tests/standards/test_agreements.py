@@ -78,7 +78,7 @@ def test_a_not_shared_dataset_cannot_be_opened_by_an_agreement(standards: Path) 
     edit(standards / "datasets/taxation/taxpayer_credit_rating.yaml", "  sharing: conditional",
          "  sharing: not_shared\n  sharing_basis: 《税收征收管理法》第八条 (纳税人涉税信息保密)")
     file = standards / TAX_CREDIT
-    assert problems_of(standards) == [
+    assert [p for p in problems_of(standards) if p.startswith("agreements/")] == [
         f"{TAX_CREDIT}:{line_of(file, 'dataset:')} at agreement.dataset: dataset taxation/taxpayer_credit_rating "
         "is not_shared (《税收征收管理法》第八条 (纳税人涉税信息保密)); no agreement can open it [not-shared]"]
 

@@ -55,10 +55,23 @@ def test_structure_file_location_and_columns_from_outside_the_inputs(standards: 
     problems = problems_of(standards)
     assert (f"{ENTERPRISE}:{line_of(file, 'name: enterprises')} at profile.name: profile enterprises must live in "
             "profiles/enterprises.yaml [file-location]") in problems
-    assert any("profile.columns.tax_credit_rating.dataset: column tax_credit_rating comes from civil_affairs/subsistence_allowance,"
-               " which is neither the base nor a join [not-an-input]" in p for p in problems)
+    assert any("profile.columns.tax_credit_rating.dataset: column tax_credit_rating comes from "
+               "civil_affairs/subsistence_allowance, which is neither the base nor a join [not-an-input]" in p
+               for p in problems)
     edit(file, "  title_zh:", "  title:")
     assert any(p.startswith(f"{ENTERPRISE}:") and "[schema]" in p for p in problems_of(standards))
+
+
+def test_a_never_published_source_column_is_named(standards: Path) -> None:
+    """The ratings made not_shared: the profile could copy nothing of them (the agreement on them is named too)."""
+    edit(standards / "datasets/taxation/taxpayer_credit_rating.yaml", "  sharing: conditional",
+         "  sharing: not_shared\n  sharing_basis: 《税收征收管理法》第八条")
+    file = standards / ENTERPRISE
+    assert [p for p in problems_of(standards) if p.startswith("profiles/")] == [
+        f"{ENTERPRISE}:{line_of(file, 'source: rating}')} at profile.columns.tax_credit_rating.source: column rating "
+        "of taxation/taxpayer_credit_rating is never published [not-published]",
+        f"{ENTERPRISE}:{line_of(file, 'source: evaluated_on}')} at profile.columns.tax_rated_on.source: column "
+        "evaluated_on of taxation/taxpayer_credit_rating is never published [not-published]"]
 
 
 def test_a_broken_profile_is_left_out_alone(standards: Path) -> None:

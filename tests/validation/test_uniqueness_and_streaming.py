@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.validation import uniqueness
 from governance.sources import SourceError, files
+from governance.validation import uniqueness
 
 
 def parquet(tmp_path: Path, frame: pd.DataFrame) -> Path:

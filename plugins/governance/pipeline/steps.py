@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from governance import keys, masking, validation, warehouse
+from governance import keys, validation, warehouse
 from governance.errors import ConfigurationError, DataError, GovernanceError
 from governance.keys import checks as key_checks
 from governance.pipeline import quarantine

@@ -204,25 +204,20 @@ class _Loader:
         divisions = self._load_divisions()
         if divisions is not None:
             catalogue.code_tables[divisions.id] = divisions
-        for document, parsed in self._parse_all("datasets/*/*.yaml", DatasetFile):
-            dataset = parsed.dataset
-            expected = Path("datasets", dataset.department, f"{dataset.name}.yaml")
-            if self._relative(document.file) != str(expected):
-                self._problem(document.file, document.line_of(("dataset", "name")), "dataset.name",
-                              "file-location", f"dataset {dataset.key} must live in {expected}")
-            self._add(catalogue.datasets, dataset.key, dataset, document, ("dataset",))
-        for document, parsed in self._parse_all("agreements/*.yaml", AgreementFile):
-            agreement = parsed.agreement
-            if document.file.stem != agreement.id:
-                self._problem(document.file, document.line_of(("agreement", "id")), "agreement.id",
-                              "file-location", f"agreement {agreement.id} must live in agreements/{agreement.id}.yaml")
-            self._add(catalogue.agreements, agreement.id, agreement, document, ("agreement",))
-        for document, parsed in self._parse_all("profiles/*.yaml", ProfileFile):
-            profile = parsed.profile
-            if document.file.stem != profile.name:
-                self._problem(document.file, document.line_of(("profile", "name")), "profile.name",
-                              "file-location", f"profile {profile.name} must live in profiles/{profile.name}.yaml")
-            self._add(catalogue.profiles, profile.name, profile, document, ("profile",))
+        files = (("datasets/*/*.yaml", DatasetFile, "dataset", "name", catalogue.datasets,
+                  lambda dataset: (dataset.key, Path("datasets", dataset.department, f"{dataset.name}.yaml"))),
+                 ("agreements/*.yaml", AgreementFile, "agreement", "id", catalogue.agreements,
+                  lambda agreement: (agreement.id, Path("agreements", f"{agreement.id}.yaml"))),
+                 ("profiles/*.yaml", ProfileFile, "profile", "name", catalogue.profiles,
+                  lambda profile: (profile.name, Path("profiles", f"{profile.name}.yaml"))))
+        for pattern, model, kind, naming, registry, place in files:  # one item per file, named by its file
+            for document, parsed in self._parse_all(pattern, model):
+                item = getattr(parsed, kind)
+                key, expected = place(item)
+                if self._relative(document.file) != str(expected):
+                    self._problem(document.file, document.line_of((kind, naming)), f"{kind}.{naming}",
+                                  "file-location", f"{kind} {key} must live in {expected}")
+                self._add(registry, key, item, document, (kind,))
         return catalogue
 
     def _parse_all(self, pattern: str, model: type[BaseModel]) -> Iterable[tuple[PositionedDocument, Any]]:
