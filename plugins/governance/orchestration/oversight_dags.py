@@ -10,8 +10,10 @@ Parsing touches nothing but settings; the warehouse and the standards are read w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
@@ -20,6 +22,11 @@ from airflow.sdk.exceptions import AirflowException
 
 from governance.orchestration.failures import fail_fast
 from governance.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from governance.standards.catalogue import Catalogue
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 OVERSIGHT_DAG_ID = "governance__oversight"
@@ -45,16 +52,9 @@ def build_oversight_dag(settings: Settings | None = None) -> DAG:
         @fail_fast
         def check_freshness(**context: Any) -> dict:
             from governance.oversight.check import run_freshness_check
-            from governance.standards.catalogue import load_usable_catalogue
-            from governance.warehouse import warehouse_engine
 
-            current = get_settings()
-            engine = warehouse_engine(current.warehouse_url)
-            try:
-                result = run_freshness_check(engine, load_usable_catalogue(current.standards_root), settings=current,
-                                             context=dict(context))
-            finally:
-                engine.dispose()
+            with warehouse_and_standards() as (current, engine, catalogue):
+                result = run_freshness_check(engine, catalogue, settings=current, context=dict(context))
             if result.undelivered:
                 raise AirflowException(f"freshness alerts not delivered for {', '.join(result.undelivered)} "
                                        f"(recorded; the next check sends them again)")
@@ -85,21 +85,29 @@ def build_bulletin_dag(settings: Settings | None = None) -> DAG:
         @fail_fast
         def write(**context: Any) -> dict:
             from governance.oversight.bulletin import write_bulletin
-            from governance.standards.catalogue import load_usable_catalogue
-            from governance.warehouse import warehouse_engine
 
-            current = get_settings()
-            engine = warehouse_engine(current.warehouse_url)
-            try:
-                bulletin = write_bulletin(engine, load_usable_catalogue(current.standards_root),
-                                          bulletin_week(context, current.timezone), settings=current)
-            finally:
-                engine.dispose()
+            with warehouse_and_standards() as (current, engine, catalogue):
+                bulletin = write_bulletin(engine, catalogue, bulletin_week(context, current.timezone), settings=current)
             return {"week_ending": bulletin.week_ending.isoformat(), "html": str(bulletin.html),
                     "csv": str(bulletin.csv)}
 
         write()
     return dag
+
+
+@contextmanager
+def warehouse_and_standards() -> Iterator[tuple[Settings, Engine, Catalogue]]:
+    """What an oversight task reads, as the task runs: today's settings, the warehouse (disposed after) and the
+    usable standards (a broken dataset's left out)."""
+    from governance.standards.catalogue import load_usable_catalogue
+    from governance.warehouse import warehouse_engine
+
+    current = get_settings()
+    engine = warehouse_engine(current.warehouse_url)
+    try:
+        yield current, engine, load_usable_catalogue(current.standards_root)
+    finally:
+        engine.dispose()
 
 
 def bulletin_week(context: dict[str, Any], timezone: str) -> date:
