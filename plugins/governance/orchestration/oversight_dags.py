@@ -32,6 +32,9 @@ START_DATE = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
 OVERSIGHT_DAG_ID = "governance__oversight"
 BULLETIN_DAG_ID = "governance__weekly_bulletin"
 OVERSIGHT_DAG_IDS = (OVERSIGHT_DAG_ID, BULLETIN_DAG_ID)
+# Both DAGs: one run at a time, never backfilled (a missed hour or week is judged by the next run).
+OVERSIGHT_DAG_ARGS: dict[str, Any] = {"start_date": START_DATE, "catchup": False, "max_active_runs": 1,
+                                      "tags": ["oversight"], "doc_md": __doc__}
 
 
 def build_oversight_dag(settings: Settings | None = None) -> DAG:
@@ -40,11 +43,7 @@ def build_oversight_dag(settings: Settings | None = None) -> DAG:
         dag_id=OVERSIGHT_DAG_ID,
         description="Hourly: freshness of every catalogue dataset, history, alerts on transitions",
         schedule=CronTriggerTimetable(settings.oversight_cron, timezone=settings.timezone),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["oversight"],
-        doc_md=__doc__,
+        **OVERSIGHT_DAG_ARGS,
         default_args={"retries": 0},  # the next hour is the retry; an undelivered alert is retried then
     ) as dag:
 
@@ -70,11 +69,7 @@ def build_bulletin_dag(settings: Settings | None = None) -> DAG:
         dag_id=BULLETIN_DAG_ID,
         description="Mondays: last week's bulletin (每周进度通报) as HTML and CSV",
         schedule=CronTriggerTimetable(settings.bulletin_cron, timezone=settings.timezone),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["oversight"],
-        doc_md=__doc__,
+        **OVERSIGHT_DAG_ARGS,
         params={"week_ending": Param(None, type=["null", "string"], format="date",
                                      description="A day of the ISO week (Monday to Sunday) to report; default: the "
                                                  "last complete week")},
