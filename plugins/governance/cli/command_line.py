@@ -158,7 +158,8 @@ def _standards_check(arguments: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) in {settings.standards_root}")
         return PROBLEMS
     print(f"standards OK: {len(catalogue.departments)} departments, {len(catalogue.elements)} elements, "
-          f"{len(catalogue.code_tables)} code tables, {len(catalogue.datasets)} datasets")
+          f"{len(catalogue.code_tables)} code tables, {len(catalogue.datasets)} datasets, "
+          f"{len(catalogue.agreements)} agreements, {len(catalogue.profiles)} cross-department profile(s)")
     from governance.cli.standards import breaking_check
 
     return breaking_check(catalogue, arguments.base)
