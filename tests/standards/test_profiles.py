@@ -63,11 +63,15 @@ def test_structure_file_location_and_columns_from_outside_the_inputs(standards: 
 
 
 def test_a_never_published_source_column_is_named(standards: Path) -> None:
-    """The ratings made not_shared: the profile could copy nothing of them (the agreement on them is named too)."""
+    """The ratings made not_shared: the profile could join and copy nothing of them (the agreement on them is
+    named too)."""
     edit(standards / "datasets/taxation/taxpayer_credit_rating.yaml", "  sharing: conditional",
          "  sharing: not_shared\n  sharing_basis: 《税收征收管理法》第八条")
     file = standards / ENTERPRISE
     assert [p for p in problems_of(standards) if p.startswith("profiles/")] == [
+        f"{ENTERPRISE}:{line_of(file, '- taxation/taxpayer_credit_rating')} at profile.joins[0]: "
+        "taxation/taxpayer_credit_rating never publishes its key column credit_code, so it cannot be joined "
+        "[key-not-published]",
         f"{ENTERPRISE}:{line_of(file, 'source: rating}')} at profile.columns.tax_credit_rating.source: column rating "
         "of taxation/taxpayer_credit_rating is never published [not-published]",
         f"{ENTERPRISE}:{line_of(file, 'source: evaluated_on}')} at profile.columns.tax_rated_on.source: column "
@@ -93,3 +97,61 @@ def test_a_profile_reading_a_left_out_dataset_is_left_out_too(standards: Path) -
     assert (problem.rule, problem.path) == ("dataset-left-out", "profile.base")
     assert "health/medical_institution has problems and was left out" in problem.message
     assert "market_regulation/enterprise_registration" in usable.datasets
+
+
+def test_a_join_listed_twice_or_equal_to_the_base_is_named(standards: Path) -> None:
+    """Either would join one table twice: the build fails, and so does every key command reading the profile."""
+    file = standards / ENTERPRISE
+    edit(file, "    - health/medical_institution\n",
+         "    - health/medical_institution\n    - health/medical_institution\n"
+         "    - market_regulation/enterprise_registration\n")
+    problems = [p for p in problems_of(standards) if "[duplicate-join]" in p]
+    assert problems == [
+        f"{ENTERPRISE}:{line_of(file, 'health/medical_institution') + 1} at profile.joins[2]: "
+        "health/medical_institution is already an input of the profile; each input is joined once [duplicate-join]",
+        f"{ENTERPRISE}:{line_of(file, '    - market_regulation/enterprise_registration')} at profile.joins[3]: "
+        "market_regulation/enterprise_registration is already an input of the profile; each input is joined once "
+        "[duplicate-join]"]
+    assert load_usable_catalogue(standards).profiles == {}
+
+
+def test_a_key_column_the_join_cannot_match_is_named(standards: Path) -> None:
+    """Not published (the build would fail), or published differently from the base's (no row would match)."""
+    hospitals = standards / "datasets/health/medical_institution.yaml"
+    edit(hospitals, "{name: credit_code, element: credit_code}",
+         "{name: credit_code, element: credit_code, sharing: not_shared}")
+    file = standards / ENTERPRISE
+    assert [p for p in problems_of(standards) if p.startswith("profiles/")] == [
+        f"{ENTERPRISE}:{line_of(file, '- health/medical_institution')} at profile.joins[1]: health/medical_institution "
+        "never publishes its key column credit_code, so it cannot be joined [key-not-published]"]
+    edit(hospitals, "sharing: not_shared}", "masking: {rule: pseudonym}}")
+    assert [p for p in problems_of(standards) if p.startswith("profiles/")] == [
+        f"{ENTERPRISE}:{line_of(file, '- health/medical_institution')} at profile.joins[1]: credit_code of "
+        "health/medical_institution is published as credit_code (pseudonym), of the base as credit_code (none): the "
+        "join would compare unlike values [key-mismatch]"]
+
+
+def test_a_key_masked_by_a_rule_that_cannot_be_joined_on_is_named(standards: Path) -> None:
+    """Ciphertexts differ for equal values (random nonces); partial masks and generalizations merge keys."""
+    for key in ("market_regulation/enterprise_registration", "taxation/taxpayer_credit_rating",
+                "health/medical_institution"):
+        edit(standards / "datasets" / f"{key}.yaml", "{name: credit_code, element: credit_code}",
+             "{name: credit_code, element: credit_code, masking: {rule: encrypt}}")
+    problems = [p for p in problems_of(standards) if p.startswith("profiles/")]
+    assert len(problems) == 1 and "at profile.key: credit_code is published encrypted" in problems[0]
+    assert problems[0].endswith("[key-not-joinable]")
+
+
+def test_a_profile_table_named_like_a_dataset_table_is_named(standards: Path) -> None:
+    """Department ``profile``, dataset ``enterprise``: both would be shared.profile__enterprise (and one DAG id)."""
+    edit(standards / "departments.yaml", "departments:\n",
+         "departments:\n  - {key: profile, name_zh: 画像测试部门, name_en: Profile test department}\n")
+    (standards / "datasets/profile").mkdir()
+    hospitals = (standards / "datasets/health/medical_institution.yaml").read_text(encoding="utf-8")
+    (standards / "datasets/profile/enterprise.yaml").write_text(
+        hospitals.replace("department: health", "department: profile").replace("name: medical_institution",
+                                                                                "name: enterprise"), encoding="utf-8")
+    file = standards / ENTERPRISE
+    assert [p for p in problems_of(standards) if p.startswith("profiles/")] == [
+        f"{ENTERPRISE}:{line_of(file, 'name: enterprise')} at profile.name: the profile's table and DAG "
+        "profile__enterprise are also those of dataset profile/enterprise [table-clash]"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from governance.standards.models import DatasetKey, Identifier, Strict
+from governance.standards.models import DatasetKey, Identifier, Masking, Strict
 from governance.standards.positions import KeyPath
 
 if TYPE_CHECKING:
@@ -64,10 +64,21 @@ class ProfileFile(Strict):
 
 
 def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> None:
-    """Second pass: inputs exist, joins are on each input's whole key, columns come from published columns."""
+    """Second pass: inputs exist, each once, joins are on each input's whole key, published alike in every input,
+    columns come from published columns, and the table is no dataset's."""
     here: KeyPath = ("profile",)
+    clash = next((key for key, dataset in catalogue.datasets.items() if dataset.dag_id == profile.table), None)
+    if clash:
+        report((*here, "name"), "table-clash",
+               f"the profile's table and DAG {profile.table} are also those of dataset {clash}")
+    inputs: set[str] = set()
+    keys: dict[str, tuple[str, Masking]] = {}  # input -> how it publishes the key column (element, masking)
     for at, key in [((*here, "base"), profile.base),
                     *(((*here, "joins", index), key) for index, key in enumerate(profile.joins))]:
+        if key in inputs:
+            report(at, "duplicate-join", f"{key} is already an input of the profile; each input is joined once")
+            continue
+        inputs.add(key)
         dataset = catalogue.datasets.get(key)
         if dataset is None:
             if not (catalogue.root / "datasets" / f"{key}.yaml").exists():  # else: already reported there
@@ -75,6 +86,27 @@ def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> Non
         elif dataset.primary_key != [profile.key]:
             report(at, "join-not-on-key", f"{key} is keyed by ({', '.join(dataset.primary_key)}), not "
                                           f"({profile.key}); joining it would multiply rows")
+        else:
+            column = dataset.column(profile.key)
+            element = catalogue.elements.get(column.element) if column else None
+            if column is None or element is None:
+                continue  # reported with the dataset
+            masking = column.masking or element.masking
+            if (column.sharing or dataset.sharing) == "not_shared" or masking.rule == "suppress":
+                report(at, "key-not-published", f"{key} never publishes its key column {profile.key}, so it cannot "
+                                                "be joined")
+            else:
+                keys[key] = (element.key, masking)
+    base = keys.get(profile.base)
+    if base is not None and base[1].rule not in JOINABLE:
+        report((*here, "key"), "key-not-joinable",
+               f"{profile.key} is published {_RULE_TEXT.get(base[1].rule, base[1].rule)}: equal keys would not "
+               "give equal published values (or different keys would), so the join cannot be trusted")
+    for index, key in enumerate(profile.joins):
+        if base is not None and key in keys and keys[key] != base:
+            report((*here, "joins", index), "key-mismatch",
+                   f"{profile.key} of {key} is published as {_shown(keys[key])}, of the base as {_shown(base)}: "
+                   "the join would compare unlike values")
     seen: set[str] = set()
     for index, column in enumerate(profile.columns):
         at = (*here, "columns", index)
@@ -96,3 +128,11 @@ def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> Non
                 or (source.masking or element.masking).rule == "suppress":
             report((*at, "source"), "not-published",
                    f"column {column.source} of {column.dataset} is never published")
+
+
+JOINABLE = ("none", "pseudonym")  # deterministic and one-to-one: equal keys publish equal values, and only they
+_RULE_TEXT = {"encrypt": "encrypted", "partial": "partially masked", "generalize": "generalized"}
+
+
+def _shown(published: tuple[str, Masking]) -> str:
+    return f"{published[0]} ({published[1].rule})"
