@@ -133,7 +133,7 @@ def lookup_select(table: sa.Table, grant: Grant, key: Mapping[str, str], keyring
 
 
 def pseudonym_of(value: str, key: bytes) -> str:
-    """One value's token, exactly as :func:`governance.masking.pseudonymize` computes it for a column
+    """One value's token, exactly as :func:`governance.keys.pseudonymize` computes it for a column
     (HMAC-SHA256, lowercase unpadded base32; a test holds the two together). A per-value call here avoids
     building a pandas Series on every lookup."""
     digest = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()

@@ -5,7 +5,7 @@ openpyxl holds each cell's whole text in memory, and a workbook is a zip: a 200 
 comes from a damaged or non-Excel workbook. ``check_workbook`` reads the sheet and shared-text XML a chunk at a
 time and refuses a cell whose XML is bigger than any real cell's can be, before anything holds it whole;
 ``check_cell_lengths`` then applies Excel's exact limit to what was read. Errors name sheet and cell, never a
-value (a sheet or column name the department typed is shown only if a safe identifier: ``masking.untrusted``).
+value (a sheet or column name the department typed is shown only if a safe identifier: ``redaction.untrusted``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ What leaves this module never holds a data value: GX is asked for COMPLETE resul
 stripped to counts by ``data_docs.safe_result`` for the run's Data Docs. Row failures name a positional
 row, a rule, a column and a reason code; for identifier rules the reason is the specific one from
 ``identifiers`` (``bad_check_character``, ``legacy_15_digit``...), recomputed on the failing rows only.
-The file's own column names (what the column-match rule observes) leave only as ``masking.untrusted`` describes
+The file's own column names (what the column-match rule observes) leave only as ``redaction.untrusted`` describes
 them, and GX's exception messages (which can quote a value) not at all: only the exception's type.
 
 A cell the reader marked as a number in a text column (``sources.cells``, the ``_numeric_cells`` bookkeeping
