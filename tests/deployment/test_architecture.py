@@ -64,3 +64,12 @@ def test_the_check_sees_imports_in_methods_and_nested_functions(tmp_path: Path) 
     module.write_text("import governance.settings\n\nclass A:\n    def f(self):\n        from governance import keys\n"
                       "\n\ndef g():\n    def h():\n        import governance.files\n    from . import x\n")
     assert sorted(deferred_imports(module)) == [".", "governance", "governance.files"]
+
+
+def test_the_package_itself_imports_nothing_of_the_library() -> None:
+    """``governance/__init__.py`` is in no layer (import-linter checks only what is under it) and runs before
+    every module of the library: an import there would reach every layer from every layer."""
+    tree = ast.parse((LIBRARY / "__init__.py").read_text(encoding="utf-8"))
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert [name for name in imported if name.startswith("governance")] == []
