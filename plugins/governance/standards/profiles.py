@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from governance.standards.catalogue import Catalogue
 
 TABLE_PREFIX = "profile__"  # shared.profile__<name>, also the profile DAG's id
+JOINABLE = ("none", "pseudonym")  # deterministic and one-to-one: equal keys publish equal values, and only they
+_RULE_TEXT = {"encrypt": "encrypted", "partial": "partially masked", "generalize": "generalized"}
 Report = Callable[[KeyPath, str, str], None]
 
 
@@ -129,9 +131,6 @@ def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> Non
             report((*at, "source"), "not-published",
                    f"column {column.source} of {column.dataset} is never published")
 
-
-JOINABLE = ("none", "pseudonym")  # deterministic and one-to-one: equal keys publish equal values, and only they
-_RULE_TEXT = {"encrypt": "encrypted", "partial": "partially masked", "generalize": "generalized"}
 
 
 def _shown(published: tuple[str, Masking]) -> str:
