@@ -118,20 +118,23 @@ class Catalogue:
     def columns(self, dataset: Dataset) -> list[ResolvedColumn]:
         return self._resolved[dataset.key]
 
+    def resolve(self, dataset: Dataset, name: str) -> ResolvedColumn | None:
+        """One column of ``dataset`` resolved, or None if it has no such column or the column's element is
+        unknown: safe on a catalogue still being checked (where ``columns`` would fail on any dataset)."""
+        column = dataset.column(name)
+        element = self.elements.get(column.element) if column else None
+        return None if column is None or element is None else _resolve(dataset, column, element)
+
     @cached_property
     def _resolved(self) -> dict[str, list[ResolvedColumn]]:
-        return {
-            key: [
-                ResolvedColumn(
-                    column=column,
-                    element=self.elements[column.element],
-                    sharing=column.sharing or dataset.sharing,
-                    primary_key=column.name in dataset.primary_key,
-                )
-                for column in dataset.columns
-            ]
-            for key, dataset in self.datasets.items()
-        }
+        return {key: [_resolve(dataset, column, self.elements[column.element]) for column in dataset.columns]
+                for key, dataset in self.datasets.items()}
+
+
+def _resolve(dataset: Dataset, column: Column, element: Element) -> ResolvedColumn:
+    """The column with its element and the dataset's sharing type applied."""
+    return ResolvedColumn(column=column, element=element, sharing=column.sharing or dataset.sharing,
+                          primary_key=column.name in dataset.primary_key)
 
 
 def load_catalogue(root: Path) -> Catalogue:

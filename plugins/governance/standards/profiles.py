@@ -89,16 +89,14 @@ def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> Non
             report(at, "join-not-on-key", f"{key} is keyed by ({', '.join(dataset.primary_key)}), not "
                                           f"({profile.key}); joining it would multiply rows")
         else:
-            column = dataset.column(profile.key)
-            element = catalogue.elements.get(column.element) if column else None
-            if column is None or element is None:
+            column = catalogue.resolve(dataset, profile.key)
+            if column is None:
                 continue  # reported with the dataset
-            masking = column.masking or element.masking
-            if (column.sharing or dataset.sharing) == "not_shared" or masking.rule == "suppress":
+            if not column.published:
                 report(at, "key-not-published", f"{key} never publishes its key column {profile.key}, so it cannot "
                                                 "be joined")
             else:
-                keys[key] = (element.key, masking)
+                keys[key] = (column.element.key, column.masking)
     base = keys.get(profile.base)
     if base is not None and base[1].rule not in JOINABLE:
         report((*here, "key"), "key-not-joinable",
@@ -122,15 +120,12 @@ def check_profile(catalogue: Catalogue, profile: Profile, report: Report) -> Non
         dataset = catalogue.datasets.get(column.dataset)
         if dataset is None:
             continue  # reported above
-        source = dataset.column(column.source)
-        element = catalogue.elements.get(source.element) if source else None
-        if source is None or element is None:
+        source = catalogue.resolve(dataset, column.source)
+        if source is None:
             report((*at, "source"), "unknown-column", f"dataset {column.dataset} has no column {column.source!r}")
-        elif ("not_shared" in (source.sharing, dataset.sharing) and source.sharing in (None, "not_shared")) \
-                or (source.masking or element.masking).rule == "suppress":
+        elif not source.published:
             report((*at, "source"), "not-published",
                    f"column {column.source} of {column.dataset} is never published")
-
 
 
 def _shown(published: tuple[str, Masking]) -> str:
